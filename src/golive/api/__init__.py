@@ -1,0 +1,1 @@
+"""HTTP assembly: the app, its error mapping and middleware. Concepts bring their own routers."""

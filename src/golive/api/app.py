@@ -1,0 +1,117 @@
+"""Assemble the golive HTTP application from each concept's router."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from golive import __version__
+from golive.api.deps import require
+from golive.api.middleware import BodyLimitMiddleware, Metrics, ObserveMiddleware
+from golive.audit.api import router as audit_router
+from golive.auth.api import router as auth_router
+from golive.auth.roles import Permission
+from golive.db import Database
+from golive.errors import GoliveError
+from golive.inventory.api import router as inventory_router
+from golive.settings import Settings
+from golive.validation import PATTERN_RULES
+
+log = logging.getLogger("golive.api")
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
+               415: "unsupported_media_type"}
+
+
+def _error(status: int, code: str, message: str, details: dict[str, Any] | None = None,
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "details": details or {}}},
+                        status_code=status, headers=headers)
+
+
+def _problem(error: dict[str, Any]) -> str:
+    pattern = (error.get("ctx") or {}).get("pattern")
+    if error.get("type") == "string_pattern_mismatch" and pattern in PATTERN_RULES:
+        return f"must be {PATTERN_RULES[pattern]}"
+    return str(error.get("msg", "invalid"))
+
+
+def _describe_validation(errors: list[dict[str, Any]]) -> tuple[int, str, list[dict[str, Any]]]:
+    """Turn pydantic's errors into one sentence and a safe list (no echo of large inputs)."""
+    cleaned = [
+        {"location": ".".join(str(part) for part in error.get("loc", ())),
+         "problem": _problem(error), "type": error.get("type", "")}
+        for error in errors
+    ]
+    if any(error["type"] == "json_invalid" for error in cleaned):
+        return 400, "the request body is not valid JSON", cleaned
+    first = cleaned[0] if cleaned else {"location": "request", "problem": "invalid"}
+    more = f" (and {len(cleaned) - 1} more problem(s))" if len(cleaned) > 1 else ""
+    return 422, f"{first['location']}: {first['problem']}{more}", cleaned
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    """The golive API for ``settings``; ``db`` is opened from the settings when not given."""
+    app = FastAPI(
+        title="golive",
+        version=__version__,
+        description="Deployment management: definitive media library, change control, "
+        "deployments to every target, and a tamper-evident audit trail.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.db = db if db is not None else Database(settings.database_url)
+    metrics = Metrics()
+    app.state.metrics = metrics
+
+    @app.exception_handler(GoliveError)
+    async def _golive_error(_request: Request, exc: GoliveError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return _error(exc.http_status, exc.code, exc.message, exc.details, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        status, message, problems = _describe_validation(list(exc.errors()))
+        code = "malformed_json" if status == 400 else "invalid_input"
+        return _error(status, code, message, {"problems": problems})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else "request refused"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "no such endpoint; the API is described at /docs"
+        return _error(exc.status_code, code, message, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, "internal", "golive hit an unexpected error; the server log has details")
+
+    @app.get("/api/v1/health", tags=["operations"], summary="Liveness and schema state (no token)")
+    def health() -> dict[str, Any]:
+        db_: Database = app.state.db
+        status = db_.schema_status()
+        return {"status": "ok" if status.state == "current" else "degraded",
+                "version": __version__, "schema": status.as_dict()}
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+             dependencies=[Depends(require(Permission.METRICS_READ))])
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(auth_router)
+    app.include_router(inventory_router)
+    app.include_router(audit_router)
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ObserveMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,7 @@
+"""The tamper-evident audit trail: an append-only, hash-chained list of events."""
+
+from __future__ import annotations
+
+from golive.audit.chain import AuditEvent, ChainVerdict, record, verify_events
+
+__all__ = ["AuditEvent", "ChainVerdict", "record", "verify_events"]

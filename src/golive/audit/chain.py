@@ -1,0 +1,220 @@
+"""Audit events and their hash chain.
+
+Each event's hash is sha256 over a canonical JSON form of the event that
+includes the previous event's hash, so editing, deleting or reordering any
+event breaks every hash after it. A one-row head table holds the last sequence
+number and hash; locking it serialises writers on PostgreSQL (SQLite
+serialises every write transaction already) and lets verification notice a
+truncated tail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from golive.db import Base
+
+GENESIS_HASH = "0" * 64
+_HEAD_ID = 1
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    occurred_at: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(128), index=True)
+    action: Mapped[str] = mapped_column(String(128), index=True)
+    subject_type: Mapped[str] = mapped_column(String(64))
+    subject_id: Mapped[str] = mapped_column(String(256))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "occurred_at": self.occurred_at,
+            "actor": self.actor,
+            "action": self.action,
+            "subject_type": self.subject_type,
+            "subject_id": self.subject_id,
+            "before": self.before,
+            "after": self.after,
+            "reason": self.reason,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+class AuditHead(Base):
+    """The chain's tip: one row, locked by every writer."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+def timestamp(moment: datetime | None = None) -> str:
+    """UTC time as fixed-width ISO 8601 with microseconds and a Z."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_form(event: dict[str, Any]) -> bytes:
+    """The bytes an event's hash covers: every field but the hash, as sorted compact JSON."""
+    body = {key: value for key, value in event.items() if key != "hash"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def event_hash(event: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_form(event)).hexdigest()
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> AuditEvent:
+    """Append one event to the chain inside the caller's transaction.
+
+    The caller's commit makes the change and its event durable together; a
+    rollback discards both.
+    """
+    head = session.scalars(
+        select(AuditHead).where(AuditHead.id == _HEAD_ID).with_for_update()
+    ).one_or_none()
+    if head is None:
+        head = AuditHead(id=_HEAD_ID, seq=0, hash=GENESIS_HASH)
+        session.add(head)
+    fields: dict[str, Any] = {
+        "seq": head.seq + 1,
+        "occurred_at": timestamp(),
+        "actor": actor,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "before": _jsonable(before),
+        "after": _jsonable(after),
+        "reason": reason,
+        "prev_hash": head.hash,
+    }
+    fields["hash"] = event_hash(fields)
+    event = AuditEvent(**fields)
+    session.add(event)
+    head.seq = event.seq
+    head.hash = event.hash
+    session.flush()
+    return event
+
+
+def _jsonable(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    # Round-trip through JSON so the hashed form equals what the database returns.
+    if summary is None:
+        return None
+    result: dict[str, Any] = json.loads(json.dumps(summary, default=str))
+    return result
+
+
+@dataclass(frozen=True)
+class ChainVerdict:
+    """The result of checking a chain: ``broken_seq`` is the first bad event, if any."""
+
+    ok: bool
+    checked: int
+    last_seq: int
+    last_hash: str
+    broken_seq: int | None = None
+    problem: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "last_seq": self.last_seq,
+            "last_hash": self.last_hash,
+            "broken_seq": self.broken_seq,
+            "problem": self.problem,
+        }
+
+
+def verify_events(
+    events: Iterable[dict[str, Any]],
+    *,
+    expected_head: tuple[int, str] | None = None,
+) -> ChainVerdict:
+    """Recompute the chain over events in sequence order.
+
+    Args:
+        events: event dicts as ``AuditEvent.as_dict`` gives them (or an export's lines).
+        expected_head: the (seq, hash) the chain must end on, when known.
+
+    Returns:
+        A verdict naming the first sequence number whose event does not check out.
+    """
+    previous_hash = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    for event in events:
+        seq = int(event["seq"])
+        if seq != expected_seq:
+            return _broken(checked, expected_seq - 1, previous_hash, expected_seq,
+                           f"expected event {expected_seq} but found {seq}: events are missing")
+        if event["prev_hash"] != previous_hash:
+            return _broken(checked, seq - 1, previous_hash, seq,
+                           "its previous-hash does not match the event before it")
+        if event_hash(event) != event["hash"]:
+            return _broken(checked, seq - 1, previous_hash, seq,
+                           "its content does not match its hash: the event was altered")
+        previous_hash = event["hash"]
+        expected_seq += 1
+        checked += 1
+    last_seq = expected_seq - 1
+    if expected_head is not None and expected_head != (last_seq, previous_hash):
+        head_seq, _ = expected_head
+        return _broken(checked, last_seq, previous_hash, min(head_seq, last_seq + 1),
+                       f"the chain ends at event {last_seq} but its head records event {head_seq}")
+    return ChainVerdict(True, checked, last_seq, previous_hash)
+
+
+def _broken(checked: int, last_seq: int, last_hash: str, seq: int, problem: str) -> ChainVerdict:
+    return ChainVerdict(False, checked, last_seq, last_hash, broken_seq=seq, problem=problem)
+
+
+def stored_events(session: Session, batch: int = 1000) -> Iterator[dict[str, Any]]:
+    """Every stored event in sequence order, read in batches."""
+    after = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield row.as_dict()
+        after = rows[-1].seq
+
+
+def verify_stored(session: Session) -> ChainVerdict:
+    """Verify the chain in the database against its recorded head."""
+    head = session.get(AuditHead, _HEAD_ID)
+    expected = (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)
+    return verify_events(stored_events(session), expected_head=expected)

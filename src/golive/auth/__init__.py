@@ -1,0 +1,1 @@
+"""Principals, API tokens, roles and what each role may do."""

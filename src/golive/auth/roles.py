@@ -1,0 +1,60 @@
+"""Roles and the permissions each one grants (pure data, no I/O)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    DEPLOYMENT_MANAGER = "deployment_manager"
+    DEPLOYER = "deployer"
+    CHANGE_AUTHORITY = "change_authority"
+    RELEASE_MANAGER = "release_manager"
+    SUPPLIER = "supplier"
+    AUDITOR = "auditor"
+    END_USER = "end_user"
+    AGENT = "agent"
+
+
+class Permission(StrEnum):
+    INVENTORY_READ = "inventory:read"
+    ENVIRONMENTS_WRITE = "environments:write"
+    TARGETS_WRITE = "targets:write"
+    COMPONENTS_WRITE = "components:write"
+    PRINCIPALS_MANAGE = "principals:manage"
+    AUDIT_READ = "audit:read"
+    METRICS_READ = "metrics:read"
+
+
+_STAFF = frozenset(
+    {
+        Role.DEPLOYMENT_MANAGER,
+        Role.DEPLOYER,
+        Role.CHANGE_AUTHORITY,
+        Role.RELEASE_MANAGER,
+        Role.SUPPLIER,
+        Role.AUDITOR,
+    }
+)
+
+# Who may do what. Admin may do everything and is added below; end users and
+# agents reach golive only through the portal and agent endpoints of later work.
+GRANTS: dict[Permission, frozenset[Role]] = {
+    Permission.INVENTORY_READ: _STAFF,
+    Permission.ENVIRONMENTS_WRITE: frozenset({Role.DEPLOYMENT_MANAGER}),
+    Permission.TARGETS_WRITE: frozenset({Role.DEPLOYMENT_MANAGER}),
+    Permission.COMPONENTS_WRITE: frozenset({Role.DEPLOYMENT_MANAGER, Role.RELEASE_MANAGER}),
+    Permission.PRINCIPALS_MANAGE: frozenset(),
+    Permission.AUDIT_READ: frozenset({Role.AUDITOR}),
+    Permission.METRICS_READ: frozenset({Role.AUDITOR, Role.DEPLOYMENT_MANAGER}),
+}
+
+
+def roles_granting(permission: Permission) -> frozenset[Role]:
+    """Every role that holds ``permission``, admin included."""
+    return GRANTS[permission] | {Role.ADMIN}
+
+
+def may(roles: frozenset[Role] | set[Role], permission: Permission) -> bool:
+    return bool(roles_granting(permission) & set(roles))

@@ -1,0 +1,1 @@
+"""The ``golive`` command line: assembly only; each concept brings its own commands."""

@@ -1,0 +1,82 @@
+"""The ``golive`` entry point: assembles every concept's commands and maps errors to exit codes.
+
+Exit codes: 0 success, 1 the server (or the local database) refused, 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from typer.exceptions import TyperException
+
+from golive import __version__
+from golive.audit.cli import audit
+from golive.auth.cli import login, principals, tokens, whoami
+from golive.cli import local
+from golive.cli.output import errors
+from golive.errors import GoliveError
+from golive.inventory.cli import components, environments, targets
+
+app = typer.Typer(
+    name="golive",
+    help="golive: deployment management from the definitive media library to every target.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"golive {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """golive: deployment management from the definitive media library to every target."""
+
+
+app.command("init")(local.init)
+app.command("server")(local.server)
+app.command("up")(local.up)
+app.add_typer(local.db_commands, name="db")
+app.command("login")(login)
+app.command("whoami")(whoami)
+app.add_typer(environments, name="environments")
+app.add_typer(targets, name="targets")
+app.add_typer(components, name="components")
+app.add_typer(principals, name="principals")
+app.add_typer(tokens, name="tokens")
+app.add_typer(audit, name="audit")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit code instead of exiting."""
+    try:
+        app(args=argv, prog_name="golive", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        errors.print("Aborted.")
+        return 1
+    except TyperException as exc:  # usage errors: bad option, missing argument, bad value
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            errors.print(f"error: {exc}")
+        return int(getattr(exc, "exit_code", 2))
+    except GoliveError as exc:
+        errors.print(f"error: {exc.message}", highlight=False)
+        return 1
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Environments, targets and components: what golive deploys, and where."""

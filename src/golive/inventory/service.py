@@ -1,0 +1,250 @@
+"""Inventory rules: create, change and remove environments, targets and components.
+
+Every function that changes a record writes its audit event in the caller's
+transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from golive import audit
+from golive.auth.service import Actor
+from golive.db import utcnow
+from golive.errors import ConflictError, NotFoundError
+from golive.inventory.models import Component, Environment, Target
+from golive.inventory.schemas import (
+    ComponentCreate,
+    ComponentUpdate,
+    EnvironmentCreate,
+    EnvironmentUpdate,
+    TargetCreate,
+    TargetUpdate,
+)
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    keys = sorted(key for key in after if key != "updated_at" and after[key] != before.get(key))
+    return {key: before.get(key) for key in keys}, {key: after[key] for key in keys}
+
+
+def _record_update(session: Session, actor: Actor, kind: str, name: str,
+                   before: dict[str, Any], after: dict[str, Any]) -> bool:
+    old, new = _changes(before, after)
+    if not new:
+        return False
+    audit.record(session, actor=actor.name, action=f"{kind}.update", subject_type=kind,
+                 subject_id=name, before=old, after=new)
+    return True
+
+
+# --- environments -----------------------------------------------------------
+
+
+def get_environment(session: Session, name: str) -> Environment:
+    found = session.scalars(select(Environment).where(Environment.name == name)).one_or_none()
+    if found is None:
+        raise NotFoundError(f"environment {name!r} not found", details={"environment": name})
+    return found
+
+
+def list_environments(session: Session, *, limit: int, offset: int) -> list[Environment]:
+    query = select(Environment).order_by(Environment.position, Environment.name)
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def create_environment(session: Session, actor: Actor, spec: EnvironmentCreate) -> Environment:
+    if session.scalars(select(Environment.id).where(Environment.name == spec.name)).first():
+        raise ConflictError(f"environment {spec.name!r} already exists")
+    now = utcnow()
+    environment = Environment(
+        name=spec.name,
+        description=spec.description,
+        position=spec.order,
+        policy=spec.policy.model_dump(mode="json"),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(environment)
+    session.flush()
+    audit.record(session, actor=actor.name, action="environment.create",
+                 subject_type="environment", subject_id=spec.name, after=environment.as_dict())
+    return environment
+
+
+def update_environment(session: Session, actor: Actor, name: str, spec: EnvironmentUpdate) -> Environment:
+    environment = get_environment(session, name)
+    before = environment.as_dict()
+    given = spec.model_fields_set
+    if "description" in given and spec.description is not None:
+        environment.description = spec.description
+    if "order" in given and spec.order is not None:
+        environment.position = spec.order
+    if "policy" in given and spec.policy is not None:
+        environment.policy = spec.policy.model_dump(mode="json")
+    if _record_update(session, actor, "environment", name, before, environment.as_dict()):
+        environment.updated_at = utcnow()
+        session.flush()
+    return environment
+
+
+def delete_environment(session: Session, actor: Actor, name: str) -> None:
+    environment = get_environment(session, name)
+    count = session.scalar(select(func.count(Target.id)).where(Target.environment_id == environment.id))
+    if count:
+        raise ConflictError(
+            f"environment {name!r} still has {count} target(s); move or delete them first",
+            details={"targets": count},
+        )
+    before = environment.as_dict()
+    session.delete(environment)
+    session.flush()
+    audit.record(session, actor=actor.name, action="environment.delete",
+                 subject_type="environment", subject_id=name, before=before)
+
+
+# --- targets ------------------------------------------------------------------
+
+
+def get_target(session: Session, name: str) -> Target:
+    found = session.scalars(
+        select(Target).options(selectinload(Target.environment)).where(Target.name == name)
+    ).one_or_none()
+    if found is None:
+        raise NotFoundError(f"target {name!r} not found", details={"target": name})
+    return found
+
+
+def list_targets(
+    session: Session,
+    *,
+    environment: str | None = None,
+    labels: dict[str, str] | None = None,
+    limit: int,
+    offset: int,
+) -> list[Target]:
+    query = select(Target).options(selectinload(Target.environment)).order_by(Target.name)
+    if environment is not None:
+        query = query.where(Target.environment_id == get_environment(session, environment).id)
+    if not labels:
+        return list(session.scalars(query.limit(limit).offset(offset)))
+    # Label selection is matched in Python so it behaves the same on SQLite and
+    # PostgreSQL; the inventory API is not the fleet-scale path (agents are).
+    matching = [t for t in session.scalars(query) if all(t.labels.get(k) == v for k, v in labels.items())]
+    return matching[offset: offset + limit]
+
+
+def create_target(session: Session, actor: Actor, spec: TargetCreate) -> Target:
+    environment = get_environment(session, spec.environment)
+    if session.scalars(select(Target.id).where(Target.name == spec.name)).first():
+        raise ConflictError(f"target {spec.name!r} already exists")
+    now = utcnow()
+    target = Target(
+        name=spec.name,
+        environment=environment,
+        description=spec.description,
+        labels=dict(spec.labels),
+        connection=spec.connection.value,
+        address=spec.address,
+        organisation=spec.organisation,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(target)
+    session.flush()
+    audit.record(session, actor=actor.name, action="target.create",
+                 subject_type="target", subject_id=spec.name, after=target.as_dict())
+    return target
+
+
+def update_target(session: Session, actor: Actor, name: str, spec: TargetUpdate) -> Target:
+    target = get_target(session, name)
+    before = target.as_dict()
+    given = spec.model_fields_set
+    if "environment" in given and spec.environment is not None:
+        target.environment = get_environment(session, spec.environment)
+    if "description" in given and spec.description is not None:
+        target.description = spec.description
+    if "labels" in given and spec.labels is not None:
+        target.labels = dict(spec.labels)
+    if "connection" in given and spec.connection is not None:
+        target.connection = spec.connection.value
+    if "address" in given:
+        target.address = spec.address
+    if "organisation" in given:
+        target.organisation = spec.organisation
+    if _record_update(session, actor, "target", name, before, target.as_dict()):
+        target.updated_at = utcnow()
+        session.flush()
+    return target
+
+
+def delete_target(session: Session, actor: Actor, name: str) -> None:
+    target = get_target(session, name)
+    before = target.as_dict()
+    session.delete(target)
+    session.flush()
+    audit.record(session, actor=actor.name, action="target.delete",
+                 subject_type="target", subject_id=name, before=before)
+
+
+# --- components -------------------------------------------------------------
+
+
+def get_component(session: Session, name: str) -> Component:
+    found = session.scalars(select(Component).where(Component.name == name)).one_or_none()
+    if found is None:
+        raise NotFoundError(f"component {name!r} not found", details={"component": name})
+    return found
+
+
+def list_components(session: Session, *, kind: str | None = None, limit: int, offset: int) -> list[Component]:
+    query = select(Component).order_by(Component.name)
+    if kind is not None:
+        query = query.where(Component.kind == kind)
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def create_component(session: Session, actor: Actor, spec: ComponentCreate) -> Component:
+    if session.scalars(select(Component.id).where(Component.name == spec.name)).first():
+        raise ConflictError(f"component {spec.name!r} already exists")
+    now = utcnow()
+    component = Component(
+        name=spec.name,
+        kind=spec.kind.value,
+        description=spec.description,
+        owner=spec.owner,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(component)
+    session.flush()
+    audit.record(session, actor=actor.name, action="component.create",
+                 subject_type="component", subject_id=spec.name, after=component.as_dict())
+    return component
+
+
+def update_component(session: Session, actor: Actor, name: str, spec: ComponentUpdate) -> Component:
+    component = get_component(session, name)
+    before = component.as_dict()
+    given = spec.model_fields_set
+    if "description" in given and spec.description is not None:
+        component.description = spec.description
+    if "owner" in given:
+        component.owner = spec.owner
+    if _record_update(session, actor, "component", name, before, component.as_dict()):
+        component.updated_at = utcnow()
+        session.flush()
+    return component
+
+
+def delete_component(session: Session, actor: Actor, name: str) -> None:
+    component = get_component(session, name)
+    before = component.as_dict()
+    session.delete(component)
+    session.flush()
+    audit.record(session, actor=actor.name, action="component.delete",
+                 subject_type="component", subject_id=name, before=before)
