@@ -20,10 +20,15 @@ LongText = Annotated[str, StringConstraints(max_length=4000)]
 # Models are strict (no coercion), but enums and timestamps arrive as JSON strings.
 FromString = Field(strict=False)
 
-SLUG_RULE = "lower-case letters, digits and '-', 1-63 characters, starting and ending with a letter or digit"
+SLUG_RULE = (
+    "lower-case letters, digits and '-', 1-63 characters, "
+    "starting and ending with a letter or digit"
+)
 
 
-LABEL_VALUE_RULE = "letters, digits, '-', '_' or '.', at most 63, starting and ending with a letter or digit"
+LABEL_VALUE_RULE = (
+    "letters, digits, '-', '_' or '.', at most 63, starting and ending with a letter or digit"
+)
 PATTERN_RULES = {
     SLUG_PATTERN: SLUG_RULE,
     LABEL_KEY_PATTERN: "a label key: lower-case letters, digits, '-', '.', '_' or '/', at most 63",

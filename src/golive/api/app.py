@@ -25,15 +25,30 @@ from golive.validation import PATTERN_RULES
 
 log = logging.getLogger("golive.api")
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
-               415: "unsupported_media_type"}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
 
 
-def _error(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-           headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "details": details or {}}},
-                        status_code=status, headers=headers)
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details or {}}},
+        status_code=status,
+        headers=headers,
+    )
 
 
 def _problem(error: dict[str, Any]) -> str:
@@ -46,8 +61,11 @@ def _problem(error: dict[str, Any]) -> str:
 def _describe_validation(errors: list[dict[str, Any]]) -> tuple[int, str, list[dict[str, Any]]]:
     """Turn pydantic's errors into one sentence and a safe list (no echo of large inputs)."""
     cleaned = [
-        {"location": ".".join(str(part) for part in error.get("loc", ())),
-         "problem": _problem(error), "type": error.get("type", "")}
+        {
+            "location": ".".join(str(part) for part in error.get("loc", ())),
+            "problem": _problem(error),
+            "type": error.get("type", ""),
+        }
         for error in errors
     ]
     if any(error["type"] == "json_invalid" for error in cleaned):
@@ -89,7 +107,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         message = exc.detail if isinstance(exc.detail, str) else "request refused"
         if exc.status_code == 404 and message == "Not Found":
             message = "no such endpoint; the API is described at /docs"
-        return _error(exc.status_code, code, message, headers=exc.headers)
+        return _error(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -100,11 +118,18 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     def health() -> dict[str, Any]:
         db_: Database = app.state.db
         status = db_.schema_status()
-        return {"status": "ok" if status.state == "current" else "degraded",
-                "version": __version__, "schema": status.as_dict()}
+        return {
+            "status": "ok" if status.state == "current" else "degraded",
+            "version": __version__,
+            "schema": status.as_dict(),
+        }
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
-             dependencies=[Depends(require(Permission.METRICS_READ))])
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        dependencies=[Depends(require(Permission.METRICS_READ))],
+    )
     def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -19,7 +19,9 @@ class BodyTooLarge(Exception):
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> bytes:
-    return json.dumps({"error": {"code": code, "message": message, "details": details or {}}}).encode()
+    return json.dumps(
+        {"error": {"code": code, "message": message, "details": details or {}}}
+    ).encode()
 
 
 class BodyLimitMiddleware:
@@ -67,9 +69,16 @@ class BodyLimitMiddleware:
             f"the request body is larger than the limit of {self.max_bytes} bytes",
             {"limit": self.max_bytes},
         )
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -79,12 +88,16 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "golive_http_requests", "HTTP requests answered.",
-            ["method", "route", "status"], registry=self.registry,
+            "golive_http_requests",
+            "HTTP requests answered.",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "golive_http_request_duration_seconds", "Time to answer an HTTP request.",
-            ["method", "route"], registry=self.registry,
+            "golive_http_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            ["method", "route"],
+            registry=self.registry,
         )
 
 
@@ -123,7 +136,14 @@ class ObserveMiddleware:
             self.metrics.latency.labels(scope["method"], template).observe(elapsed)
             state = scope.get("state", {})
             log.info(
-                "%s %s %s", scope["method"], scope["path"], status,
-                extra={"request_id": request_id, "status": status,
-                       "duration_ms": round(elapsed * 1000, 2), "actor": state.get("actor", "-")},
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "request_id": request_id,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "actor": state.get("actor", "-"),
+                },
             )

@@ -29,7 +29,9 @@ _HEAD_ID = 1
 class AuditEvent(Base):
     __tablename__ = "audit_events"
 
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
     occurred_at: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(128), index=True)
     action: Mapped[str] = mapped_column(String(128), index=True)
@@ -176,22 +178,42 @@ def verify_events(
     for event in events:
         seq = int(event["seq"])
         if seq != expected_seq:
-            return _broken(checked, expected_seq - 1, previous_hash, expected_seq,
-                           f"expected event {expected_seq} but found {seq}: events are missing")
+            return _broken(
+                checked,
+                expected_seq - 1,
+                previous_hash,
+                expected_seq,
+                f"expected event {expected_seq} but found {seq}: events are missing",
+            )
         if event["prev_hash"] != previous_hash:
-            return _broken(checked, seq - 1, previous_hash, seq,
-                           "its previous-hash does not match the event before it")
+            return _broken(
+                checked,
+                seq - 1,
+                previous_hash,
+                seq,
+                "its previous-hash does not match the event before it",
+            )
         if event_hash(event) != event["hash"]:
-            return _broken(checked, seq - 1, previous_hash, seq,
-                           "its content does not match its hash: the event was altered")
+            return _broken(
+                checked,
+                seq - 1,
+                previous_hash,
+                seq,
+                "its content does not match its hash: the event was altered",
+            )
         previous_hash = event["hash"]
         expected_seq += 1
         checked += 1
     last_seq = expected_seq - 1
     if expected_head is not None and expected_head != (last_seq, previous_hash):
         head_seq, _ = expected_head
-        return _broken(checked, last_seq, previous_hash, min(head_seq, last_seq + 1),
-                       f"the chain ends at event {last_seq} but its head records event {head_seq}")
+        return _broken(
+            checked,
+            last_seq,
+            previous_hash,
+            min(head_seq, last_seq + 1),
+            f"the chain ends at event {last_seq} but its head records event {head_seq}",
+        )
     return ChainVerdict(True, checked, last_seq, previous_hash)
 
 

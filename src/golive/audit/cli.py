@@ -26,19 +26,34 @@ def audit_list(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List audit events, oldest first."""
-    answer = ApiClient().get("/api/v1/audit/events", limit=limit, after_seq=after_seq, actor=actor,
-                             action=action, subject_type=subject_type, subject_id=subject_id)
-    rows = [{**e, "subject": f"{e['subject_type']}/{e['subject_id']}", "hash": e["hash"][:12]}
-            for e in answer["items"]]
+    answer = ApiClient().get(
+        "/api/v1/audit/events",
+        limit=limit,
+        after_seq=after_seq,
+        actor=actor,
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+    )
+    rows = [
+        {**e, "subject": f"{e['subject_type']}/{e['subject_id']}", "hash": e["hash"][:12]}
+        for e in answer["items"]
+    ]
     if output is OutputFormat.JSON:
         rows = answer["items"]
-    show_list(rows, ["seq", "occurred_at", "actor", "action", "subject", "reason", "hash"], output,
-              "audit events")
+    show_list(
+        rows,
+        ["seq", "occurred_at", "actor", "action", "subject", "reason", "hash"],
+        output,
+        "audit events",
+    )
 
 
 @audit.command("export")
 def audit_export(
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="Write here instead of stdout.")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Write here instead of stdout.")
+    ] = None,
 ) -> None:
     """Export the whole trail as JSON lines (verify it later with `golive audit verify --file`)."""
     client = ApiClient()
@@ -52,22 +67,25 @@ def audit_export(
 
 @audit.command("verify")
 def audit_verify(
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="Verify an export offline.")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Verify an export offline.")
+    ] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Recompute the hash chain; exit 1 naming the first broken event."""
-    if file is not None:
-        verdict = _verify_file(file)
-    else:
-        verdict = ApiClient().get("/api/v1/audit/verify")
+    verdict = _verify_file(file) if file is not None else ApiClient().get("/api/v1/audit/verify")
     if output is OutputFormat.JSON:
         typer.echo(json.dumps(verdict, indent=2, sort_keys=True))
     elif verdict["ok"]:
-        console.print(f"Audit chain intact: {verdict['checked']} events, "
-                      f"last {verdict['last_seq']} with hash {verdict['last_hash'][:16]}.")
+        console.print(
+            f"Audit chain intact: {verdict['checked']} events, "
+            f"last {verdict['last_seq']} with hash {verdict['last_hash'][:16]}."
+        )
     else:
-        errors.print(f"Audit chain BROKEN at event {verdict['broken_seq']}: {verdict['problem']}. "
-                     f"{verdict['checked']} events before it check out.")
+        errors.print(
+            f"Audit chain BROKEN at event {verdict['broken_seq']}: {verdict['problem']}. "
+            f"{verdict['checked']} events before it check out."
+        )
     if not verdict["ok"]:
         raise typer.Exit(1)
 
@@ -77,5 +95,7 @@ def _verify_file(path: Path) -> dict[str, Any]:
         with path.open() as handle:
             events = [json.loads(line) for line in handle if line.strip()]
     except (OSError, ValueError) as exc:
-        raise typer.BadParameter(f"cannot read {path} as JSON lines: {exc}", param_hint="--file") from None
+        raise typer.BadParameter(
+            f"cannot read {path} as JSON lines: {exc}", param_hint="--file"
+        ) from None
     return verify_events(events).as_dict()

@@ -46,8 +46,12 @@ class TokenRevoke(StrictModel):
 
 @router.get("/me", summary="Who the token belongs to")
 def me(actor: Annotated[Actor, Depends(current_actor)]) -> Obj:
-    return {"name": actor.name, "roles": sorted(actor.roles), "organisation": actor.organisation,
-            "token_id": actor.token_id}
+    return {
+        "name": actor.name,
+        "roles": sorted(actor.roles),
+        "organisation": actor.organisation,
+        "token_id": actor.token_id,
+    }
 
 
 @router.get("/principals", summary="List principals")
@@ -65,8 +69,12 @@ def list_principals(db: DB, _actor: Admin) -> Obj:
 def create_principal(spec: PrincipalCreate, db: DB, actor: Admin) -> Obj:
     with db.writing() as session:
         return service.create_principal(
-            session, actor, name=spec.name, roles=spec.roles,
-            display_name=spec.display_name, organisation=spec.organisation,
+            session,
+            actor,
+            name=spec.name,
+            roles=spec.roles,
+            display_name=spec.display_name,
+            organisation=spec.organisation,
         ).as_dict()
 
 
@@ -80,7 +88,11 @@ def show_principal(name: str, db: DB, _actor: Admin) -> Obj:
 def update_principal(name: str, spec: PrincipalUpdate, db: DB, actor: Admin) -> Obj:
     with db.writing() as session:
         return service.update_principal(
-            session, actor, name, roles=spec.roles, display_name=spec.display_name,
+            session,
+            actor,
+            name,
+            roles=spec.roles,
+            display_name=spec.display_name,
             organisation=spec.organisation if "organisation" in spec.model_fields_set else None,
             disabled=spec.disabled,
         ).as_dict()
@@ -89,16 +101,19 @@ def update_principal(name: str, spec: PrincipalUpdate, db: DB, actor: Admin) -> 
 @router.get("/tokens", summary="List API tokens (never their secrets)")
 def list_tokens(db: DB, _actor: Admin, principal: str | None = None) -> Obj:
     with db.reading() as session:
-        return {"items": [t.as_dict() for t in service.list_tokens(session, principal)],
-                "next_offset": None}
+        return {
+            "items": [t.as_dict() for t in service.list_tokens(session, principal)],
+            "next_offset": None,
+        }
 
 
 @router.post("/tokens", status_code=201, summary="Issue a token; its secret is shown only here")
 def create_token(spec: TokenCreate, db: DB, actor: Admin) -> Obj:
     expires: datetime | None = spec.expires_at
     with db.writing() as session:
-        token, secret = service.issue_token(session, actor, principal_name=spec.principal,
-                                            name=spec.name, expires_at=expires)
+        token, secret = service.issue_token(
+            session, actor, principal_name=spec.principal, name=spec.name, expires_at=expires
+        )
         return {**token.as_dict(), "token": secret}
 
 

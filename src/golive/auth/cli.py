@@ -12,8 +12,12 @@ from golive.auth.roles import Role
 from golive.cli.client import ApiClient, write_config
 from golive.cli.output import OutputFormat, OutputOption, console, done, show_list, show_one
 
-principals = typer.Typer(help="Principals: people, services and agents, with their roles.", no_args_is_help=True)
-tokens = typer.Typer(help="API tokens: shown once, stored only as hashes, revocable.", no_args_is_help=True)
+principals = typer.Typer(
+    help="Principals: people, services and agents, with their roles.", no_args_is_help=True
+)
+tokens = typer.Typer(
+    help="API tokens: shown once, stored only as hashes, revocable.", no_args_is_help=True
+)
 
 ROLE_HELP = "A role; repeatable. One of: " + ", ".join(role.value for role in Role)
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
@@ -24,8 +28,9 @@ def parse_duration(text: str) -> timedelta:
     """``90m``, ``12h``, ``30d`` or ``2w`` as a timedelta."""
     match = _DURATION.fullmatch(text.strip())
     if match is None or int(match.group(1)) == 0:
-        raise typer.BadParameter("use a positive number and a unit: 90m, 12h, 30d or 2w",
-                                 param_hint="--expires-in")
+        raise typer.BadParameter(
+            "use a positive number and a unit: 90m, 12h, 30d or 2w", param_hint="--expires-in"
+        )
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
@@ -36,7 +41,9 @@ def login(
     """Check a token against a server and save both for later commands."""
     me = ApiClient(url=url, token=token).get("/api/v1/me")
     path = write_config(url, token)
-    console.print(f"Logged in to {url} as {me['name']} ({', '.join(me['roles'])}); saved to {path}.")
+    console.print(
+        f"Logged in to {url} as {me['name']} ({', '.join(me['roles'])}); saved to {path}."
+    )
 
 
 def whoami(output: OutputOption = OutputFormat.TABLE) -> None:
@@ -49,7 +56,9 @@ def principal_create(
     name: str,
     role: Annotated[list[str], typer.Option(help=ROLE_HELP)],
     display_name: Annotated[str, typer.Option(help="A readable name.")] = "",
-    organisation: Annotated[str | None, typer.Option(help="Owning organisation (suppliers).")] = None,
+    organisation: Annotated[
+        str | None, typer.Option(help="Owning organisation (suppliers).")
+    ] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Create a principal."""
@@ -64,7 +73,9 @@ def principal_create(
 def principal_list(output: OutputOption = OutputFormat.TABLE) -> None:
     """List principals."""
     items = ApiClient().get("/api/v1/principals")["items"]
-    show_list(items, ["name", "roles", "organisation", "disabled", "display_name"], output, "principals")
+    show_list(
+        items, ["name", "roles", "organisation", "disabled", "display_name"], output, "principals"
+    )
 
 
 @principals.command("show")
@@ -79,7 +90,9 @@ def principal_update(
     role: Annotated[list[str] | None, typer.Option(help=ROLE_HELP + " Replaces all roles.")] = None,
     display_name: Annotated[str | None, typer.Option()] = None,
     organisation: Annotated[str | None, typer.Option()] = None,
-    disable: Annotated[bool | None, typer.Option("--disable/--enable", help="Stop or allow its tokens.")] = None,
+    disable: Annotated[
+        bool | None, typer.Option("--disable/--enable", help="Stop or allow its tokens.")
+    ] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Change a principal's roles or organisation, or disable it."""
@@ -113,8 +126,11 @@ def token_create(
     if output is OutputFormat.JSON:
         done("", output, created)
         return
-    console.print(f"Token {created['id']} for {principal}"
-                  + (f", expires {created['expires_at']}" if created["expires_at"] else "") + ".")
+    console.print(
+        f"Token {created['id']} for {principal}"
+        + (f", expires {created['expires_at']}" if created["expires_at"] else "")
+        + "."
+    )
     console.print("Copy it now; it will not be shown again:")
     console.print(created["token"], highlight=False, soft_wrap=True)
 
@@ -126,8 +142,12 @@ def token_list(
 ) -> None:
     """List tokens (never their secrets)."""
     items = ApiClient().get("/api/v1/tokens", principal=principal)["items"]
-    show_list(items, ["id", "principal", "name", "prefix", "created_at", "expires_at", "revoked_at"],
-              output, "tokens")
+    show_list(
+        items,
+        ["id", "principal", "name", "prefix", "created_at", "expires_at", "revoked_at"],
+        output,
+        "tokens",
+    )
 
 
 @tokens.command("revoke")

@@ -23,7 +23,7 @@ from golive.errors import (
 )
 from golive.validation import SLUG_RULE, is_slug
 
-TOKEN_PREFIX = "glv_"
+TOKEN_PREFIX = "glv_"  # noqa: S105 - a marker, not a secret
 SYSTEM_ACTOR = "system"
 
 
@@ -192,7 +192,9 @@ def list_tokens(session: Session, principal_name: str | None = None) -> list[Api
     return list(session.scalars(query))
 
 
-def revoke_token(session: Session, actor: Actor, token_id: int, reason: str | None = None) -> ApiToken:
+def revoke_token(
+    session: Session, actor: Actor, token_id: int, reason: str | None = None
+) -> ApiToken:
     token = session.get(ApiToken, token_id)
     if token is None:
         raise NotFoundError(f"token {token_id} not found", details={"token": token_id})
@@ -248,6 +250,8 @@ def bootstrap_admin(session: Session) -> str | None:
     """
     if session.scalars(select(Principal.id).limit(1)).first() is not None:
         return None
-    create_principal(session, SYSTEM, name="admin", roles=[Role.ADMIN.value], display_name="First administrator")
+    create_principal(
+        session, SYSTEM, name="admin", roles=[Role.ADMIN.value], display_name="First administrator"
+    )
     _, secret = issue_token(session, SYSTEM, principal_name="admin", name="created by golive init")
     return secret

@@ -42,7 +42,9 @@ def read_config() -> dict[str, str]:
     try:
         loaded = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise GoliveError(f"cannot read the client config {path}: {exc}; fix or delete it") from None
+        raise GoliveError(
+            f"cannot read the client config {path}: {exc}; fix or delete it"
+        ) from None
     return {key: str(value) for key, value in loaded.items() if key in ("url", "token")}
 
 
@@ -61,9 +63,13 @@ def write_config(url: str, token: str) -> Path:
 class ApiClient:
     """Thin wrapper over httpx that turns error answers into ServerRefused."""
 
-    def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str | None = None, token: str | None = None, timeout: float = 30.0
+    ) -> None:
         config = read_config()
-        self.url = (url or os.environ.get("GOLIVE_URL") or config.get("url") or DEFAULT_URL).rstrip("/")
+        self.url = (url or os.environ.get("GOLIVE_URL") or config.get("url") or DEFAULT_URL).rstrip(
+            "/"
+        )
         self.token = token or os.environ.get("GOLIVE_TOKEN") or config.get("token")
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
@@ -110,7 +116,11 @@ def _refusal(response: httpx.Response, has_token: bool) -> ServerRefused:
         error = response.json()["error"]
         code, message, details = error["code"], error["message"], error.get("details") or {}
     except (ValueError, KeyError, TypeError):
-        code, message, details = "http_error", f"HTTP {response.status_code}: {response.text[:200]}", {}
+        code, message, details = (
+            "http_error",
+            f"HTTP {response.status_code}: {response.text[:200]}",
+            {},
+        )
     if response.status_code == 401 and not has_token:
         message += " (set GOLIVE_TOKEN or run `golive login`)"
     return ServerRefused(response.status_code, code, message, details)

@@ -20,7 +20,9 @@ db_commands = typer.Typer(help="The records' schema: status and upgrades.", no_a
 
 HomeOption = Annotated[
     Path | None,
-    typer.Option("--home", help="Data folder (default $GOLIVE_HOME, else ./.golive).", show_default=False),
+    typer.Option(
+        "--home", help="Data folder (default $GOLIVE_HOME, else ./.golive).", show_default=False
+    ),
 ]
 HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
 PortOption = Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")]
@@ -33,7 +35,8 @@ def _open(settings: Settings) -> Database:
         if database and database != ":memory:" and not Path(database).exists():
             raise SchemaError(
                 f"There is no golive database at {database}. Run `golive init"
-                + (f" --home {settings.home}" if settings.home else "") + "` first."
+                + (f" --home {settings.home}" if settings.home else "")
+                + "` first."
             )
     return Database(settings.database_url)
 
@@ -75,10 +78,14 @@ def init(home: HomeOption = None) -> None:
     secret = initialise(settings)
     where = make_url(settings.database_url).render_as_string(hide_password=True)
     if secret is None:
-        console.print(f"golive is already initialised in {settings.home} ({where}); nothing changed.")
+        console.print(
+            f"golive is already initialised in {settings.home} ({where}); nothing changed."
+        )
         return
     console.print(f"Initialised golive in {settings.home} ({where}).")
-    console.print(f"First admin token (saved to {settings.admin_token_path}, mode 0600; shown once):")
+    console.print(
+        f"First admin token (saved to {settings.admin_token_path}, mode 0600; shown once):"
+    )
     console.print(secret, highlight=False, soft_wrap=True)
 
 
@@ -96,8 +103,15 @@ def serve(settings: Settings, host: str, port: int) -> None:
         raise
     app = create_app(settings, database)
     errors.print(f"golive serving on http://{host}:{port} (API docs at /docs); Ctrl-C stops it.")
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
-                proxy_headers=False, server_header=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
 
 
 def server(
@@ -120,10 +134,11 @@ def up(
     settings = Settings.from_env(home=home, log_format=log_format)
     secret = initialise(settings)
     if secret is not None:
-        console.print(f"Initialised {settings.home}. Admin token saved to {settings.admin_token_path}.")
-    console.print(
-        f"Use it: export GOLIVE_URL=http://{host}:{port} GOLIVE_TOKEN=$(cat {settings.admin_token_path})"
-    )
+        console.print(
+            f"Initialised {settings.home}. Admin token saved to {settings.admin_token_path}."
+        )
+    tokens = settings.admin_token_path
+    console.print(f"Use it: export GOLIVE_URL=http://{host}:{port} GOLIVE_TOKEN=$(cat {tokens})")
     serve(settings, host, port)
 
 
@@ -136,7 +151,9 @@ def db_status(home: HomeOption = None) -> None:
         status = database.schema_status()
     finally:
         database.dispose()
-    console.print(f"database: {status.current or 'no schema'}; code: {status.head}; state: {status.state}")
+    console.print(
+        f"database: {status.current or 'no schema'}; code: {status.head}; state: {status.state}"
+    )
 
 
 @db_commands.command("upgrade")

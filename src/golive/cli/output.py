@@ -22,7 +22,9 @@ class OutputFormat(StrEnum):
 
 OutputOption = Annotated[
     OutputFormat,
-    typer.Option("--output", "-o", help="table for people, json for scripts.", case_sensitive=False),
+    typer.Option(
+        "--output", "-o", help="table for people, json for scripts.", case_sensitive=False
+    ),
 ]
 
 
@@ -36,7 +38,9 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def show_list(items: list[dict[str, Any]], columns: list[str], output: OutputFormat, title: str) -> None:
+def show_list(
+    items: list[dict[str, Any]], columns: list[str], output: OutputFormat, title: str
+) -> None:
     if output is OutputFormat.JSON:
         typer.echo(json.dumps(items, indent=2, sort_keys=True))
         return
@@ -59,7 +63,9 @@ def show_one(item: dict[str, Any], output: OutputFormat) -> None:
     table.add_column(style="bold")
     table.add_column()
     for key, value in item.items():
-        table.add_row(key, json.dumps(value) if isinstance(value, dict) and key == "policy" else _cell(value))
+        table.add_row(
+            key, json.dumps(value) if isinstance(value, dict) and key == "policy" else _cell(value)
+        )
     console.print(table)
 
 

@@ -34,10 +34,13 @@ Obj = dict[str, Any]
 
 # --- environments -----------------------------------------------------------
 
+
 @router.get("/environments", summary="List environments in promotion order")
 def list_environments(db: DB, _actor: Reader, limit: Limit = 100, offset: Offset = 0) -> Obj:
     with db.reading() as session:
-        items = [e.as_dict() for e in service.list_environments(session, limit=limit, offset=offset)]
+        items = [
+            e.as_dict() for e in service.list_environments(session, limit=limit, offset=offset)
+        ]
     return page(items, limit, offset)
 
 
@@ -53,13 +56,17 @@ def show_environment(name: str, db: DB, _actor: Reader) -> Obj:
         return service.get_environment(session, name).as_dict()
 
 
-@router.patch("/environments/{name}", summary="Change an environment's description, order or policy")
+@router.patch(
+    "/environments/{name}", summary="Change an environment's description, order or policy"
+)
 def update_environment(name: str, spec: EnvironmentUpdate, db: DB, actor: EnvironmentWriter) -> Obj:
     with db.writing() as session:
         return service.update_environment(session, actor, name, spec).as_dict()
 
 
-@router.delete("/environments/{name}", status_code=204, summary="Delete an environment without targets")
+@router.delete(
+    "/environments/{name}", status_code=204, summary="Delete an environment without targets"
+)
 def delete_environment(name: str, db: DB, actor: EnvironmentWriter) -> Response:
     with db.writing() as session:
         service.delete_environment(session, actor, name)
@@ -68,12 +75,15 @@ def delete_environment(name: str, db: DB, actor: EnvironmentWriter) -> Response:
 
 # --- targets ------------------------------------------------------------------
 
+
 @router.get("/targets", summary="List targets, by environment and labels")
 def list_targets(
     db: DB,
     _actor: Reader,
     environment: str | None = None,
-    label: Annotated[list[str] | None, Query(description="key=value; repeat to require several")] = None,
+    label: Annotated[
+        list[str] | None, Query(description="key=value; repeat to require several")
+    ] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Obj:
@@ -82,8 +92,9 @@ def list_targets(
     except ValueError as exc:
         raise InvalidInputError(str(exc)) from None
     with db.reading() as session:
-        found = service.list_targets(session, environment=environment, labels=labels,
-                                     limit=limit, offset=offset)
+        found = service.list_targets(
+            session, environment=environment, labels=labels, limit=limit, offset=offset
+        )
         items = [t.as_dict() for t in found]
     return page(items, limit, offset)
 
@@ -115,13 +126,19 @@ def delete_target(name: str, db: DB, actor: TargetWriter) -> Response:
 
 # --- components -------------------------------------------------------------
 
+
 @router.get("/components", summary="List components")
 def list_components(
-    db: DB, _actor: Reader, kind: ComponentKind | None = None, limit: Limit = 100, offset: Offset = 0
+    db: DB,
+    _actor: Reader,
+    kind: ComponentKind | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> Obj:
     with db.reading() as session:
-        found = service.list_components(session, kind=kind.value if kind else None,
-                                        limit=limit, offset=offset)
+        found = service.list_components(
+            session, kind=kind.value if kind else None, limit=limit, offset=offset
+        )
         items = [c.as_dict() for c in found]
     return page(items, limit, offset)
 

@@ -12,8 +12,12 @@ from golive.cli.output import OutputFormat, OutputOption, done, show_list, show_
 from golive.inventory.models import ComponentKind, ConnectionKind
 from golive.validation import parse_label
 
-environments = typer.Typer(help="Environments: where deployments go, in promotion order.", no_args_is_help=True)
-targets = typer.Typer(help="Targets: servers, devices, sites and locations in an environment.", no_args_is_help=True)
+environments = typer.Typer(
+    help="Environments: where deployments go, in promotion order.", no_args_is_help=True
+)
+targets = typer.Typer(
+    help="Targets: servers, devices, sites and locations in an environment.", no_args_is_help=True
+)
 components = typer.Typer(help="Components: the things golive deploys.", no_args_is_help=True)
 
 Json = OutputOption
@@ -37,7 +41,9 @@ def _policy(text: str | None) -> dict[str, Any] | None:
             with open(text[1:]) as handle:
                 text = handle.read()
         except OSError as exc:
-            raise typer.BadParameter(f"cannot read {text[1:]}: {exc.strerror}", param_hint="--policy") from None
+            raise typer.BadParameter(
+                f"cannot read {text[1:]}: {exc.strerror}", param_hint="--policy"
+            ) from None
     try:
         policy = json.loads(text)
     except ValueError:
@@ -48,6 +54,7 @@ def _policy(text: str | None) -> dict[str, Any] | None:
 
 
 # --- environments -----------------------------------------------------------
+
 
 @environments.command("create")
 def environment_create(
@@ -108,20 +115,28 @@ def environment_delete(name: str, output: Json = OutputFormat.TABLE) -> None:
 
 # --- targets ------------------------------------------------------------------
 
+
 @targets.command("create")
 def target_create(
     name: str,
     env: Annotated[str, typer.Option("--env", help="The environment the target is in.")],
     label: Annotated[list[str] | None, typer.Option(help="key=value; repeatable.")] = None,
-    connection: Annotated[ConnectionKind, typer.Option(help="How golive reaches it.")] = ConnectionKind.AGENT,
+    connection: Annotated[
+        ConnectionKind, typer.Option(help="How golive reaches it.")
+    ] = ConnectionKind.AGENT,
     address: Annotated[str | None, typer.Option(help="Host name or location.")] = None,
     organisation: Annotated[str | None, typer.Option(help="Owning organisation (a slug).")] = None,
     description: Annotated[str, typer.Option()] = "",
     output: Json = OutputFormat.TABLE,
 ) -> None:
     """Register a target in an environment."""
-    body: dict[str, Any] = {"name": name, "environment": env, "labels": _labels(label),
-                            "connection": connection.value, "description": description}
+    body: dict[str, Any] = {
+        "name": name,
+        "environment": env,
+        "labels": _labels(label),
+        "connection": connection.value,
+        "description": description,
+    }
     if address is not None:
         body["address"] = address
     if organisation is not None:
@@ -167,7 +182,11 @@ def target_update(
         body["labels"] = _labels(label)
     if connection is not None:
         body["connection"] = connection.value
-    for key, value in (("address", address), ("organisation", organisation), ("description", description)):
+    for key, value in (
+        ("address", address),
+        ("organisation", organisation),
+        ("description", description),
+    ):
         if value is not None:
             body[key] = value
     if not body:
@@ -184,6 +203,7 @@ def target_delete(name: str, output: Json = OutputFormat.TABLE) -> None:
 
 
 # --- components -------------------------------------------------------------
+
 
 @components.command("create")
 def component_create(

@@ -26,18 +26,33 @@ from golive.inventory.schemas import (
 )
 
 
-def _changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _changes(
+    before: dict[str, Any], after: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     keys = sorted(key for key in after if key != "updated_at" and after[key] != before.get(key))
     return {key: before.get(key) for key in keys}, {key: after[key] for key in keys}
 
 
-def _record_update(session: Session, actor: Actor, kind: str, name: str,
-                   before: dict[str, Any], after: dict[str, Any]) -> bool:
+def _record_update(
+    session: Session,
+    actor: Actor,
+    kind: str,
+    name: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> bool:
     old, new = _changes(before, after)
     if not new:
         return False
-    audit.record(session, actor=actor.name, action=f"{kind}.update", subject_type=kind,
-                 subject_id=name, before=old, after=new)
+    audit.record(
+        session,
+        actor=actor.name,
+        action=f"{kind}.update",
+        subject_type=kind,
+        subject_id=name,
+        before=old,
+        after=new,
+    )
     return True
 
 
@@ -70,12 +85,20 @@ def create_environment(session: Session, actor: Actor, spec: EnvironmentCreate) 
     )
     session.add(environment)
     session.flush()
-    audit.record(session, actor=actor.name, action="environment.create",
-                 subject_type="environment", subject_id=spec.name, after=environment.as_dict())
+    audit.record(
+        session,
+        actor=actor.name,
+        action="environment.create",
+        subject_type="environment",
+        subject_id=spec.name,
+        after=environment.as_dict(),
+    )
     return environment
 
 
-def update_environment(session: Session, actor: Actor, name: str, spec: EnvironmentUpdate) -> Environment:
+def update_environment(
+    session: Session, actor: Actor, name: str, spec: EnvironmentUpdate
+) -> Environment:
     environment = get_environment(session, name)
     before = environment.as_dict()
     given = spec.model_fields_set
@@ -93,7 +116,9 @@ def update_environment(session: Session, actor: Actor, name: str, spec: Environm
 
 def delete_environment(session: Session, actor: Actor, name: str) -> None:
     environment = get_environment(session, name)
-    count = session.scalar(select(func.count(Target.id)).where(Target.environment_id == environment.id))
+    count = session.scalar(
+        select(func.count(Target.id)).where(Target.environment_id == environment.id)
+    )
     if count:
         raise ConflictError(
             f"environment {name!r} still has {count} target(s); move or delete them first",
@@ -102,8 +127,14 @@ def delete_environment(session: Session, actor: Actor, name: str) -> None:
     before = environment.as_dict()
     session.delete(environment)
     session.flush()
-    audit.record(session, actor=actor.name, action="environment.delete",
-                 subject_type="environment", subject_id=name, before=before)
+    audit.record(
+        session,
+        actor=actor.name,
+        action="environment.delete",
+        subject_type="environment",
+        subject_id=name,
+        before=before,
+    )
 
 
 # --- targets ------------------------------------------------------------------
@@ -133,8 +164,10 @@ def list_targets(
         return list(session.scalars(query.limit(limit).offset(offset)))
     # Label selection is matched in Python so it behaves the same on SQLite and
     # PostgreSQL; the inventory API is not the fleet-scale path (agents are).
-    matching = [t for t in session.scalars(query) if all(t.labels.get(k) == v for k, v in labels.items())]
-    return matching[offset: offset + limit]
+    matching = [
+        t for t in session.scalars(query) if all(t.labels.get(k) == v for k, v in labels.items())
+    ]
+    return matching[offset : offset + limit]
 
 
 def create_target(session: Session, actor: Actor, spec: TargetCreate) -> Target:
@@ -155,8 +188,14 @@ def create_target(session: Session, actor: Actor, spec: TargetCreate) -> Target:
     )
     session.add(target)
     session.flush()
-    audit.record(session, actor=actor.name, action="target.create",
-                 subject_type="target", subject_id=spec.name, after=target.as_dict())
+    audit.record(
+        session,
+        actor=actor.name,
+        action="target.create",
+        subject_type="target",
+        subject_id=spec.name,
+        after=target.as_dict(),
+    )
     return target
 
 
@@ -187,8 +226,14 @@ def delete_target(session: Session, actor: Actor, name: str) -> None:
     before = target.as_dict()
     session.delete(target)
     session.flush()
-    audit.record(session, actor=actor.name, action="target.delete",
-                 subject_type="target", subject_id=name, before=before)
+    audit.record(
+        session,
+        actor=actor.name,
+        action="target.delete",
+        subject_type="target",
+        subject_id=name,
+        before=before,
+    )
 
 
 # --- components -------------------------------------------------------------
@@ -201,7 +246,9 @@ def get_component(session: Session, name: str) -> Component:
     return found
 
 
-def list_components(session: Session, *, kind: str | None = None, limit: int, offset: int) -> list[Component]:
+def list_components(
+    session: Session, *, kind: str | None = None, limit: int, offset: int
+) -> list[Component]:
     query = select(Component).order_by(Component.name)
     if kind is not None:
         query = query.where(Component.kind == kind)
@@ -222,8 +269,14 @@ def create_component(session: Session, actor: Actor, spec: ComponentCreate) -> C
     )
     session.add(component)
     session.flush()
-    audit.record(session, actor=actor.name, action="component.create",
-                 subject_type="component", subject_id=spec.name, after=component.as_dict())
+    audit.record(
+        session,
+        actor=actor.name,
+        action="component.create",
+        subject_type="component",
+        subject_id=spec.name,
+        after=component.as_dict(),
+    )
     return component
 
 
@@ -246,5 +299,11 @@ def delete_component(session: Session, actor: Actor, name: str) -> None:
     before = component.as_dict()
     session.delete(component)
     session.flush()
-    audit.record(session, actor=actor.name, action="component.delete",
-                 subject_type="component", subject_id=name, before=before)
+    audit.record(
+        session,
+        actor=actor.name,
+        action="component.delete",
+        subject_type="component",
+        subject_id=name,
+        before=before,
+    )
