@@ -40,27 +40,35 @@ class BodyLimitMiddleware:
             await self._refuse(send)
             return
         seen = 0
-        started = False
+        overflowed = False
+        replaced = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, overflowed
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    overflowed = True
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+        async def guarded_send(message: Message) -> None:
+            # The framework may turn our exception into its own error answer;
+            # whatever it answers, a body over the limit is a 413.
+            nonlocal replaced
+            if overflowed:
+                if message["type"] == "http.response.start" and not replaced:
+                    replaced = True
+                    await self._refuse(send)
+                return
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except BodyTooLarge:
-            if not started:
+            if not replaced:
+                replaced = True
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:

@@ -1,0 +1,154 @@
+"""Every role against every endpoint: allowed cells succeed, the others are 403, no token is 401.
+
+The table below is the specification, written out by hand; it is not derived
+from golive's own grant table, so a wrong grant in the code fails here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from golive.auth.roles import Role
+from golive.auth.service import SYSTEM, create_principal, issue_token
+from golive.inventory.schemas import ComponentCreate, EnvironmentCreate, TargetCreate
+from golive.inventory.service import create_component, create_environment, create_target
+from tests.support.live import LiveServer
+
+ALL = frozenset(Role)
+STAFF = frozenset({Role.ADMIN, Role.DEPLOYMENT_MANAGER, Role.DEPLOYER, Role.CHANGE_AUTHORITY,
+                   Role.RELEASE_MANAGER, Role.SUPPLIER, Role.AUDITOR})
+ADMIN = frozenset({Role.ADMIN})
+MANAGERS = frozenset({Role.ADMIN, Role.DEPLOYMENT_MANAGER})
+COMPONENT_WRITERS = MANAGERS | {Role.RELEASE_MANAGER}
+AUDITORS = frozenset({Role.ADMIN, Role.AUDITOR})
+METRICS = frozenset({Role.ADMIN, Role.AUDITOR, Role.DEPLOYMENT_MANAGER})
+
+
+@dataclass(frozen=True)
+class Cell:
+    method: str
+    path: str  # {s} is the acting role as a slug; {token} the role's spare token id
+    allowed: frozenset[Role]
+    body: dict[str, Any] | None = None
+    success: int = 200
+
+
+ENDPOINTS = [
+    Cell("GET", "/api/v1/me", ALL),
+    Cell("GET", "/api/v1/environments", STAFF),
+    Cell("POST", "/api/v1/environments", MANAGERS, {"name": "n-{s}"}, 201),
+    Cell("GET", "/api/v1/environments/e-{s}", STAFF),
+    Cell("PATCH", "/api/v1/environments/e-{s}", MANAGERS, {"description": "changed"}),
+    Cell("DELETE", "/api/v1/environments/e-{s}", MANAGERS, None, 204),
+    Cell("GET", "/api/v1/targets", STAFF),
+    Cell("POST", "/api/v1/targets", MANAGERS, {"name": "n-{s}", "environment": "host"}, 201),
+    Cell("GET", "/api/v1/targets/t-{s}", STAFF),
+    Cell("PATCH", "/api/v1/targets/t-{s}", MANAGERS, {"labels": {"k": "v"}}),
+    Cell("DELETE", "/api/v1/targets/t-{s}", MANAGERS, None, 204),
+    Cell("GET", "/api/v1/components", STAFF),
+    Cell("POST", "/api/v1/components", COMPONENT_WRITERS, {"name": "n-{s}", "kind": "process"}, 201),
+    Cell("GET", "/api/v1/components/c-{s}", STAFF),
+    Cell("PATCH", "/api/v1/components/c-{s}", COMPONENT_WRITERS, {"owner": "someone"}),
+    Cell("DELETE", "/api/v1/components/c-{s}", COMPONENT_WRITERS, None, 204),
+    Cell("GET", "/api/v1/principals", ADMIN),
+    Cell("POST", "/api/v1/principals", ADMIN, {"name": "n-{s}", "roles": ["deployer"]}, 201),
+    Cell("GET", "/api/v1/principals/p-{s}", ADMIN),
+    Cell("PATCH", "/api/v1/principals/p-{s}", ADMIN, {"display_name": "P"}),
+    Cell("GET", "/api/v1/tokens", ADMIN),
+    Cell("POST", "/api/v1/tokens", ADMIN, {"principal": "p-{s}"}, 201),
+    Cell("POST", "/api/v1/tokens/{token}/revoke", ADMIN, {"reason": "matrix"}),
+    Cell("GET", "/api/v1/audit/events", AUDITORS),
+    Cell("GET", "/api/v1/audit/export", AUDITORS),
+    Cell("GET", "/api/v1/audit/verify", AUDITORS),
+    Cell("GET", "/metrics", METRICS),
+]
+PUBLIC = [Cell("GET", "/api/v1/health", ALL)]
+
+
+def _slug(role: Role) -> str:
+    return role.value.replace("_", "-")
+
+
+def _fill(value: Any, slug: str, token: int) -> Any:
+    if isinstance(value, str):
+        return value.replace("{s}", slug).replace("{token}", str(token))
+    if isinstance(value, dict):
+        return {k: _fill(v, slug, token) for k, v in value.items()}
+    return value
+
+
+def _objects_for_every_role(live: LiveServer) -> dict[Role, int]:
+    spare_tokens: dict[Role, int] = {}
+    with live.db.writing() as session:
+        create_environment(session, SYSTEM, EnvironmentCreate(name="host"))
+        for role in Role:
+            slug = _slug(role)
+            create_environment(session, SYSTEM, EnvironmentCreate(name=f"e-{slug}"))
+            create_target(session, SYSTEM, TargetCreate(name=f"t-{slug}", environment="host"))
+            create_component(session, SYSTEM, ComponentCreate.model_validate(
+                {"name": f"c-{slug}", "kind": "software"}, strict=False))
+            create_principal(session, SYSTEM, name=f"p-{slug}", roles=["end_user"])
+            token, _ = issue_token(session, SYSTEM, principal_name=f"p-{slug}")
+            spare_tokens[role] = token.id
+    return spare_tokens
+
+
+def test_every_route_is_in_the_table(live: LiveServer) -> None:
+    tabled = {(cell.method, _shape(cell.path)) for cell in ENDPOINTS + PUBLIC}
+    routes = {(method.upper(), _shape(path))
+              for path, operations in live.app.openapi()["paths"].items()
+              for method in operations}
+    assert len(routes) >= 27
+    assert routes - tabled == set(), "routes missing from the role table"
+    assert tabled - routes == set(), "table rows for routes that do not exist"
+
+
+def _shape(path: str) -> str:
+    return "/".join("*" if "{" in part else part for part in path.split("/"))
+
+
+def test_role_by_endpoint(live: LiveServer) -> None:
+    spare_tokens = _objects_for_every_role(live)
+    wrong: list[str] = []
+    for cell in ENDPOINTS + PUBLIC:
+        for role in Role:
+            slug = _slug(role)
+            path = _fill(cell.path, slug, spare_tokens[role])
+            body = _fill(cell.body, slug, spare_tokens[role])
+            with live.client(role.value) as http:
+                answer = http.request(cell.method, path, json=body)
+            expected = cell.success if role in cell.allowed else 403
+            if answer.status_code != expected:
+                wrong.append(f"{role.value} {cell.method} {path}: {answer.status_code} "
+                             f"(expected {expected}) {answer.text[:120]}")
+            elif expected == 403:
+                error = answer.json()["error"]
+                needed = sorted(r.value for r in cell.allowed)
+                if error["code"] != "forbidden" or error["details"]["roles_needed"] != needed:
+                    wrong.append(f"{role.value} {cell.method} {path}: 403 body {error}")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("token", [None, "glv_not-a-real-token", "Basic abc", "not-golive"])
+def test_missing_or_bad_token_is_401_everywhere(live: LiveServer, token: str | None) -> None:
+    for cell in ENDPOINTS:
+        path = _fill(cell.path, "admin", 1)
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        if token == "Basic abc":
+            headers = {"Authorization": token}
+        with live.client(None) as http:
+            answer = http.request(cell.method, path, json=_fill(cell.body, "admin", 1),
+                                  headers=headers)
+        assert answer.status_code == 401, f"{cell.method} {path}: {answer.status_code}"
+        assert answer.json()["error"]["code"] == "unauthenticated"
+        assert answer.headers["www-authenticate"] == "Bearer"
+
+
+def test_health_needs_no_token(live: LiveServer) -> None:
+    with live.client(None) as http:
+        answer = http.get("/api/v1/health")
+    assert answer.status_code == 200
+    assert answer.json()["schema"]["state"] == "current"
