@@ -71,12 +71,15 @@ class ApiClient:
             "/"
         )
         self.token = token or os.environ.get("GOLIVE_TOKEN") or config.get("token")
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self._timeout = timeout
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self._http.request(method, path, **kwargs)
+            with httpx.Client(
+                base_url=self.url, headers=self._headers, timeout=self._timeout
+            ) as http:
+                response = http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise Unreachable(
                 f"cannot reach the golive server at {self.url} ({exc.__class__.__name__}); "

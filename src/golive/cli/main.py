@@ -63,7 +63,8 @@ app.add_typer(audit, name="audit")
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit code instead of exiting."""
     try:
-        app(args=argv, prog_name="golive", standalone_mode=False)
+        # Without standalone mode, click returns the code of a typer.Exit instead of raising.
+        result = app(args=argv, prog_name="golive", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     except GoliveError as exc:
         errors.print(f"error: {exc.message}", highlight=False)
         return 1
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 def run() -> None:
