@@ -67,8 +67,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path,
-                 sqlite_template: Path) -> str:
+def database_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> str:
     """A migrated, empty database of the test's backend."""
     if backend == "postgresql":
         cluster: PostgresCluster = request.getfixturevalue("postgres")
@@ -104,8 +105,9 @@ def live(settings: Settings, db: Database) -> Iterator[LiveServer]:
 class Cli:
     """Runs ``golive`` in this process against a server, as a user's shell would."""
 
-    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                 config_dir: Path) -> None:
+    def __init__(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, config_dir: Path
+    ) -> None:
         self.capsys = capsys
         self.monkeypatch = monkeypatch
         monkeypatch.setenv("GOLIVE_CONFIG", str(config_dir / "config.json"))

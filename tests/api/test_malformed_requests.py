@@ -43,15 +43,33 @@ CASES: list[tuple[str, str, object, dict[str, str], int]] = [
     ("POST", "/api/v1/components", {"name": "x", "kind": "firmware"}, J, 422),
     ("POST", "/api/v1/components", {"name": "x", "kind": None}, J, 422),
     ("POST", "/api/v1/components", {"name": "x"}, J, 422),
-    ("POST", "/api/v1/targets", {"name": "x", "environment": "seed", "connection": "telnet"}, J, 422),
-    ("POST", "/api/v1/targets", {"name": "x", "environment": "seed", "labels": {"Bad Key": "v"}}, J, 422),
+    (
+        "POST",
+        "/api/v1/targets",
+        {"name": "x", "environment": "seed", "connection": "telnet"},
+        J,
+        422,
+    ),
+    (
+        "POST",
+        "/api/v1/targets",
+        {"name": "x", "environment": "seed", "labels": {"Bad Key": "v"}},
+        J,
+        422,
+    ),
     ("POST", "/api/v1/targets", {"name": "x", "environment": "seed", "labels": {"k": 1}}, J, 422),
     ("POST", "/api/v1/targets", {"name": "x", "environment": "seed", "labels": ["k=v"]}, J, 422),
     ("POST", "/api/v1/targets", {"name": "x", "environment": "ghost"}, J, 404),
     ("POST", "/api/v1/principals", {"name": "x", "roles": ["emperor"]}, J, 422),
     ("POST", "/api/v1/principals", {"name": "x", "roles": []}, J, 422),
     ("POST", "/api/v1/tokens", {"principal": "admin", "expires_at": "tomorrow"}, J, 422),
-    ("POST", "/api/v1/tokens", {"principal": "admin", "expires_at": "2020-01-01T00:00:00Z"}, J, 422),
+    (
+        "POST",
+        "/api/v1/tokens",
+        {"principal": "admin", "expires_at": "2020-01-01T00:00:00Z"},
+        J,
+        422,
+    ),
     ("POST", "/api/v1/tokens", {"principal": "admin", "expires_at": "2099-01-01T00:00:00"}, J, 422),
     ("POST", "/api/v1/tokens/abc/revoke", {}, J, 422),
     ("POST", "/api/v1/tokens/999999/revoke", {}, J, 404),
@@ -67,8 +85,10 @@ CASES: list[tuple[str, str, object, dict[str, str], int]] = [
 
 def _row_counts(live: LiveServer) -> dict[str, int]:
     with live.db.reading() as session:
-        return {table.name: session.scalar(select(func.count()).select_from(table)) or 0
-                for table in metadata.sorted_tables}
+        return {
+            table.name: session.scalar(select(func.count()).select_from(table)) or 0
+            for table in metadata.sorted_tables
+        }
 
 
 def _chunks(size: int) -> Iterator[bytes]:
@@ -85,16 +105,24 @@ def test_malformed_requests_are_refused_and_change_nothing(live: LiveServer) -> 
         verdict_before = http.get("/api/v1/audit/verify").json()
         problems: list[str] = []
         for method, path, body, headers, expected in CASES:
-            content = body if isinstance(body, bytes) else (
-                None if body is None else json.dumps(body).encode())
+            content = (
+                body
+                if isinstance(body, bytes)
+                else (None if body is None else json.dumps(body).encode())
+            )
             answer = http.request(method, path, content=content, headers=headers)
             shown = f"{method} {path} {str(body)[:60]!r}"
             if answer.status_code != expected:
-                problems.append(f"{shown}: {answer.status_code}, expected {expected}: {answer.text[:200]}")
+                problems.append(
+                    f"{shown}: {answer.status_code}, expected {expected}: {answer.text[:200]}"
+                )
                 continue
             error = answer.json().get("error", {})
-            if not (isinstance(error.get("code"), str) and error.get("message")
-                    and isinstance(error.get("details"), dict)):
+            if not (
+                isinstance(error.get("code"), str)
+                and error.get("message")
+                and isinstance(error.get("details"), dict)
+            ):
                 problems.append(f"{shown}: error body malformed: {answer.text[:200]}")
         streamed = http.post("/api/v1/environments", content=_chunks(BIG), headers=J)
         if streamed.status_code != 413:

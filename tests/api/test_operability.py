@@ -14,8 +14,10 @@ def test_metrics_count_requests_by_route_template(live: LiveServer) -> None:
         metrics = http.get("/metrics")
     assert metrics.status_code == 200
     body = metrics.text
-    assert ('golive_http_requests_total{method="GET",route="/api/v1/environments/{name}",'
-            'status="200"} 3.0') in body
+    assert (
+        'golive_http_requests_total{method="GET",route="/api/v1/environments/{name}",'
+        'status="200"} 3.0'
+    ) in body
     assert 'route="/api/v1/environments/{name}",status="404"} 1.0' in body
     assert "golive_http_request_duration_seconds_bucket" in body
     assert "/environments/dev" not in body  # no unbounded labels

@@ -15,9 +15,15 @@ def _chain(count: int) -> list[dict[str, Any]]:
     previous = GENESIS_HASH
     for seq in range(1, count + 1):
         event: dict[str, Any] = {
-            "seq": seq, "occurred_at": f"2026-11-26T10:00:0{seq}.000000Z", "actor": "alice",
-            "action": "target.create", "subject_type": "target", "subject_id": f"t{seq}",
-            "before": None, "after": {"labels": {"role": "web"}, "ünï": "cödé"}, "reason": None,
+            "seq": seq,
+            "occurred_at": f"2026-11-26T10:00:0{seq}.000000Z",
+            "actor": "alice",
+            "action": "target.create",
+            "subject_type": "target",
+            "subject_id": f"t{seq}",
+            "before": None,
+            "after": {"labels": {"role": "web"}, "ünï": "cödé"},
+            "reason": None,
             "prev_hash": previous,
         }
         event["hash"] = event_hash(event)
@@ -30,6 +36,7 @@ def _edit(field: str, value: Any) -> Any:
     def change(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         events[2][field] = value
         return events
+
     return change
 
 

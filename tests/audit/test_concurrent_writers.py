@@ -13,8 +13,9 @@ def test_parallel_writes_keep_the_chain_intact(live: LiveServer) -> None:
 
     def create(number: int) -> int:
         with live.client() as http:
-            return http.post("/api/v1/targets",
-                             json={"name": f"t-{number}", "environment": "load"}).status_code
+            return http.post(
+                "/api/v1/targets", json={"name": f"t-{number}", "environment": "load"}
+            ).status_code
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(create, range(60)))

@@ -19,7 +19,9 @@ def _make_history(live: LiveServer) -> None:
         http.patch("/api/v1/targets/web-2", json={"labels": {"role": "web"}})
 
 
-def test_verify_passes_then_names_the_edited_row(live: LiveServer, cli: Cli, tmp_path: Path) -> None:
+def test_verify_passes_then_names_the_edited_row(
+    live: LiveServer, cli: Cli, tmp_path: Path
+) -> None:
     _make_history(live)
     cli.use(live.url, live.tokens["auditor"])
     code, out, _ = cli("audit", "verify")
@@ -31,11 +33,13 @@ def test_verify_passes_then_names_the_edited_row(live: LiveServer, cli: Cli, tmp
 
     with live.client("auditor") as http:
         events = http.get("/api/v1/audit/events", params={"limit": 1000}).json()["items"]
-    victim = next(e["seq"] for e in events if e["action"] == "target.create" and
-                  e["subject_id"] == "web-1")
+    victim = next(
+        e["seq"] for e in events if e["action"] == "target.create" and e["subject_id"] == "web-1"
+    )
     with live.db.engine.begin() as connection:
-        connection.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE seq = :seq"),
-                           {"seq": victim})
+        connection.execute(
+            text("UPDATE audit_events SET actor = 'mallory' WHERE seq = :seq"), {"seq": victim}
+        )
 
     code, out, err = cli("audit", "verify")
     assert code == 1

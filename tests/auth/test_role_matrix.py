@@ -18,8 +18,17 @@ from golive.inventory.service import create_component, create_environment, creat
 from tests.support.live import LiveServer
 
 ALL = frozenset(Role)
-STAFF = frozenset({Role.ADMIN, Role.DEPLOYMENT_MANAGER, Role.DEPLOYER, Role.CHANGE_AUTHORITY,
-                   Role.RELEASE_MANAGER, Role.SUPPLIER, Role.AUDITOR})
+STAFF = frozenset(
+    {
+        Role.ADMIN,
+        Role.DEPLOYMENT_MANAGER,
+        Role.DEPLOYER,
+        Role.CHANGE_AUTHORITY,
+        Role.RELEASE_MANAGER,
+        Role.SUPPLIER,
+        Role.AUDITOR,
+    }
+)
 ADMIN = frozenset({Role.ADMIN})
 MANAGERS = frozenset({Role.ADMIN, Role.DEPLOYMENT_MANAGER})
 COMPONENT_WRITERS = MANAGERS | {Role.RELEASE_MANAGER}
@@ -49,7 +58,9 @@ ENDPOINTS = [
     Cell("PATCH", "/api/v1/targets/t-{s}", MANAGERS, {"labels": {"k": "v"}}),
     Cell("DELETE", "/api/v1/targets/t-{s}", MANAGERS, None, 204),
     Cell("GET", "/api/v1/components", STAFF),
-    Cell("POST", "/api/v1/components", COMPONENT_WRITERS, {"name": "n-{s}", "kind": "process"}, 201),
+    Cell(
+        "POST", "/api/v1/components", COMPONENT_WRITERS, {"name": "n-{s}", "kind": "process"}, 201
+    ),
     Cell("GET", "/api/v1/components/c-{s}", STAFF),
     Cell("PATCH", "/api/v1/components/c-{s}", COMPONENT_WRITERS, {"owner": "someone"}),
     Cell("DELETE", "/api/v1/components/c-{s}", COMPONENT_WRITERS, None, 204),
@@ -88,8 +99,13 @@ def _objects_for_every_role(live: LiveServer) -> dict[Role, int]:
             slug = _slug(role)
             create_environment(session, SYSTEM, EnvironmentCreate(name=f"e-{slug}"))
             create_target(session, SYSTEM, TargetCreate(name=f"t-{slug}", environment="host"))
-            create_component(session, SYSTEM, ComponentCreate.model_validate(
-                {"name": f"c-{slug}", "kind": "software"}, strict=False))
+            create_component(
+                session,
+                SYSTEM,
+                ComponentCreate.model_validate(
+                    {"name": f"c-{slug}", "kind": "software"}, strict=False
+                ),
+            )
             create_principal(session, SYSTEM, name=f"p-{slug}", roles=["end_user"])
             token, _ = issue_token(session, SYSTEM, principal_name=f"p-{slug}")
             spare_tokens[role] = token.id
@@ -98,9 +114,11 @@ def _objects_for_every_role(live: LiveServer) -> dict[Role, int]:
 
 def test_every_route_is_in_the_table(live: LiveServer) -> None:
     tabled = {(cell.method, _shape(cell.path)) for cell in ENDPOINTS + PUBLIC}
-    routes = {(method.upper(), _shape(path))
-              for path, operations in live.app.openapi()["paths"].items()
-              for method in operations}
+    routes = {
+        (method.upper(), _shape(path))
+        for path, operations in live.app.openapi()["paths"].items()
+        for method in operations
+    }
     assert len(routes) >= 27
     assert routes - tabled == set(), "routes missing from the role table"
     assert tabled - routes == set(), "table rows for routes that do not exist"
@@ -122,8 +140,10 @@ def test_role_by_endpoint(live: LiveServer) -> None:
                 answer = http.request(cell.method, path, json=body)
             expected = cell.success if role in cell.allowed else 403
             if answer.status_code != expected:
-                wrong.append(f"{role.value} {cell.method} {path}: {answer.status_code} "
-                             f"(expected {expected}) {answer.text[:120]}")
+                wrong.append(
+                    f"{role.value} {cell.method} {path}: {answer.status_code} "
+                    f"(expected {expected}) {answer.text[:120]}"
+                )
             elif expected == 403:
                 error = answer.json()["error"]
                 needed = sorted(r.value for r in cell.allowed)
@@ -140,8 +160,9 @@ def test_missing_or_bad_token_is_401_everywhere(live: LiveServer, token: str | N
         if token == "Basic abc":
             headers = {"Authorization": token}
         with live.client(None) as http:
-            answer = http.request(cell.method, path, json=_fill(cell.body, "admin", 1),
-                                  headers=headers)
+            answer = http.request(
+                cell.method, path, json=_fill(cell.body, "admin", 1), headers=headers
+            )
         assert answer.status_code == 401, f"{cell.method} {path}: {answer.status_code}"
         assert answer.json()["error"]["code"] == "unauthenticated"
         assert answer.headers["www-authenticate"] == "Bearer"

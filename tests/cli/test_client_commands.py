@@ -12,13 +12,39 @@ from tests.support.live import LiveServer
 
 def test_inventory_commands_round_trip(live: LiveServer, cli: Cli) -> None:
     cli.use(live.url, live.tokens["admin"])
-    assert cli("environments", "create", "staging", "--order", "2",
-               "--policy", '{"requires_change": true}')[0] == 0
-    code, out, _ = cli("targets", "create", "app-01", "--env", "staging", "--label", "role=app",
-                       "--label", "zone=b", "--connection", "ssh", "--address", "10.0.0.5")
+    assert (
+        cli(
+            "environments",
+            "create",
+            "staging",
+            "--order",
+            "2",
+            "--policy",
+            '{"requires_change": true}',
+        )[0]
+        == 0
+    )
+    code, out, _ = cli(
+        "targets",
+        "create",
+        "app-01",
+        "--env",
+        "staging",
+        "--label",
+        "role=app",
+        "--label",
+        "zone=b",
+        "--connection",
+        "ssh",
+        "--address",
+        "10.0.0.5",
+    )
     assert code == 0
     assert "Created target app-01 in staging." in out
-    assert cli("components", "create", "billing", "--kind", "software", "--owner", "Finance IT")[0] == 0
+    assert (
+        cli("components", "create", "billing", "--kind", "software", "--owner", "Finance IT")[0]
+        == 0
+    )
 
     code, out, _ = cli("targets", "list", "--label", "role=app", "--output", "json")
     assert code == 0
@@ -27,7 +53,8 @@ def test_inventory_commands_round_trip(live: LiveServer, cli: Cli) -> None:
     assert listed[0]["labels"] == {"role": "app", "zone": "b"}
 
     code, out, _ = cli("targets", "list")
-    assert "app-01" in out and "role=app,zone=b" in out
+    assert "app-01" in out
+    assert "role=app,zone=b" in out
 
     code, out, _ = cli("environments", "show", "staging", "-o", "json")
     assert json.loads(out)["policy"]["requires_change"] is True
@@ -73,10 +100,15 @@ def test_exit_codes(live: LiveServer, cli: Cli) -> None:
 
 def test_tokens_and_principals(live: LiveServer, cli: Cli) -> None:
     cli.use(live.url, live.tokens["admin"])
-    assert cli("principals", "create", "carol", "--role", "change_authority",
-               "--display-name", "Carol")[0] == 0
-    code, out, _ = cli("tokens", "create", "--principal", "carol", "--expires-in", "30d",
-                       "-o", "json")
+    assert (
+        cli(
+            "principals", "create", "carol", "--role", "change_authority", "--display-name", "Carol"
+        )[0]
+        == 0
+    )
+    code, out, _ = cli(
+        "tokens", "create", "--principal", "carol", "--expires-in", "30d", "-o", "json"
+    )
     assert code == 0
     issued = json.loads(out)
     assert issued["token"].startswith("glv_")
@@ -116,4 +148,5 @@ def test_login_saves_a_private_config(live: LiveServer, cli: Cli, tmp_path: Path
 
     code, _, err = cli("login", "--url", live.url, "--token", "glv_wrong")
     assert code == 1
+    assert "not valid" in err
     assert json.loads(config.read_text())["token"] == live.tokens["auditor"]

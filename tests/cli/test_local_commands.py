@@ -21,19 +21,33 @@ pytestmark = pytest.mark.slow
 GOLIVE = [sys.executable, "-m", "golive"]
 
 
-def golive(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-           timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*GOLIVE, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "200", **(env or {})}, cwd=cwd, check=False)
+def golive(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*GOLIVE, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        cwd=cwd,
+        check=False,
+    )
 
 
 @contextmanager
-def running(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-            ) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def running(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
     port = free_port()
-    process = subprocess.Popen([*GOLIVE, *args, "--port", str(port)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, cwd=cwd,
-                               env={**os.environ, **(env or {})})
+    process = subprocess.Popen(
+        [*GOLIVE, *args, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -84,8 +98,15 @@ def test_init_uses_golive_home_then_dot_golive(tmp_path: Path) -> None:
     assert (tmp_path / "h" / "admin.token").exists()
     (tmp_path / "cwd").mkdir()
     env = {k: v for k, v in os.environ.items() if k != "GOLIVE_HOME"}
-    result = subprocess.run([*GOLIVE, "init"], capture_output=True, text=True, env=env,
-                            cwd=tmp_path / "cwd", timeout=60, check=False)
+    result = subprocess.run(
+        [*GOLIVE, "init"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path / "cwd",
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "cwd" / ".golive" / "admin.token").exists()
 
@@ -129,11 +150,18 @@ def test_server_against_an_older_schema_says_upgrade(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert golive("init", "--home", str(home)).returncode == 0
     stepped_back = subprocess.run(
-        [sys.executable, "-c",
-         "from alembic import command; from golive.db import Database, alembic_config;"
-         f"db = Database('sqlite:///{home / 'golive.db'}');"
-         "command.downgrade(alembic_config(db.engine), '0001')"],
-        capture_output=True, text=True, timeout=60, check=False)
+        [
+            sys.executable,
+            "-c",
+            "from alembic import command; from golive.db import Database, alembic_config;"
+            f"db = Database('sqlite:///{home / 'golive.db'}');"
+            "command.downgrade(alembic_config(db.engine), '0001')",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert stepped_back.returncode == 0, stepped_back.stderr
     assert "state: older" in golive("db", "status", "--home", str(home)).stdout
 
@@ -145,7 +173,7 @@ def test_server_against_an_older_schema_says_upgrade(tmp_path: Path) -> None:
     upgraded = golive("db", "upgrade", "--home", str(home))
     assert upgraded.returncode == 0, upgraded.stderr
     assert "from 0001 to 0002" in upgraded.stdout
-    with running("server", "--home", str(home)) as (process, url):
+    with running("server", "--home", str(home)) as (_process, url):
         assert httpx.get(f"{url}/api/v1/health").json()["schema"]["state"] == "current"
 
 
@@ -182,7 +210,9 @@ def test_json_logs_one_object_per_request(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgresql
-def test_golive_database_url_switches_to_postgresql(postgres: PostgresCluster, tmp_path: Path) -> None:
+def test_golive_database_url_switches_to_postgresql(
+    postgres: PostgresCluster, tmp_path: Path
+) -> None:
     from tests.conftest import fresh_postgres_url
 
     url = fresh_postgres_url(postgres, migrated=False)
@@ -195,8 +225,11 @@ def test_golive_database_url_switches_to_postgresql(postgres: PostgresCluster, t
     assert not (home / "golive.db").exists()
     secret = (home / "admin.token").read_text().strip()
     with running("server", "--home", str(home), env=env) as (_, api):
-        created = httpx.post(f"{api}/api/v1/components", json={"name": "pg", "kind": "software"},
-                             headers={"Authorization": f"Bearer {secret}"})
+        created = httpx.post(
+            f"{api}/api/v1/components",
+            json={"name": "pg", "kind": "software"},
+            headers={"Authorization": f"Bearer {secret}"},
+        )
     assert created.status_code == 201
     engine = create_engine(url)
     with engine.connect() as connection:

@@ -7,21 +7,38 @@ from tests.support.live import LiveServer
 
 def test_environment_target_component_lifecycle(live: LiveServer) -> None:
     with live.client("deployment_manager") as http:
-        created = http.post("/api/v1/environments", json={
-            "name": "production", "description": "Live", "order": 3,
-            "policy": {"requires_change": True}})
+        created = http.post(
+            "/api/v1/environments",
+            json={
+                "name": "production",
+                "description": "Live",
+                "order": 3,
+                "policy": {"requires_change": True},
+            },
+        )
         assert created.status_code == 201, created.text
         assert created.json()["policy"] == {"requires_change": True, "approved_versions_only": True}
 
-        target = http.post("/api/v1/targets", json={
-            "name": "web-01", "environment": "production", "labels": {"role": "web", "zone": "a"},
-            "connection": "ssh", "address": "web-01.example.internal", "organisation": "acme"})
+        target = http.post(
+            "/api/v1/targets",
+            json={
+                "name": "web-01",
+                "environment": "production",
+                "labels": {"role": "web", "zone": "a"},
+                "connection": "ssh",
+                "address": "web-01.example.internal",
+                "organisation": "acme",
+            },
+        )
         assert target.status_code == 201, target.text
-        http.post("/api/v1/targets", json={"name": "db-01", "environment": "production",
-                                           "labels": {"role": "db"}})
+        http.post(
+            "/api/v1/targets",
+            json={"name": "db-01", "environment": "production", "labels": {"role": "db"}},
+        )
 
-        component = http.post("/api/v1/components", json={
-            "name": "shop", "kind": "software", "owner": "Web team"})
+        component = http.post(
+            "/api/v1/components", json={"name": "shop", "kind": "software", "owner": "Web team"}
+        )
         assert component.status_code == 201, component.text
 
         listed = http.get("/api/v1/targets", params={"label": "role=web"}).json()["items"]
@@ -47,10 +64,21 @@ def test_environment_target_component_lifecycle(live: LiveServer) -> None:
         assert http.get("/api/v1/environments/production").status_code == 404
 
     with live.client("auditor") as http:
-        actions = [e["action"] for e in http.get("/api/v1/audit/events?limit=1000").json()["items"]
-                   if e["actor"] == "deployment-manager"]
-    assert actions == ["environment.create", "target.create", "target.create", "component.create",
-                       "target.update", "target.delete", "target.delete", "environment.delete"]
+        actions = [
+            e["action"]
+            for e in http.get("/api/v1/audit/events?limit=1000").json()["items"]
+            if e["actor"] == "deployment-manager"
+        ]
+    assert actions == [
+        "environment.create",
+        "target.create",
+        "target.create",
+        "component.create",
+        "target.update",
+        "target.delete",
+        "target.delete",
+        "environment.delete",
+    ]
 
 
 def test_duplicates_are_409_and_unknown_references_404_by_name(live: LiveServer) -> None:
@@ -68,7 +96,8 @@ def test_duplicates_are_409_and_unknown_references_404_by_name(live: LiveServer)
             "details": {"environment": "nowhere"},
         }
         assert http.get("/api/v1/components/ghost").json()["error"]["message"] == (
-            "component 'ghost' not found")
+            "component 'ghost' not found"
+        )
 
 
 def test_update_records_only_what_changed(live: LiveServer) -> None:

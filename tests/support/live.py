@@ -47,8 +47,9 @@ def principals_for_every_role(db: Database) -> dict[str, str]:
 @contextmanager
 def serve(settings: Settings, db: Database) -> Iterator[LiveServer]:
     app = create_app(settings, db)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False,
-                            lifespan="off")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="golive-test-server", daemon=True)
     thread.start()
