@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy.exc
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -21,7 +22,7 @@ from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, 
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from golive.errors import SchemaError
+from golive.errors import ConflictError, SchemaError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE_OPTION = "golive_write"
@@ -119,9 +120,20 @@ class Database:
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
-        """One write transaction: committed when the block ends, rolled back on error."""
-        with self._writer() as session, session.begin():
-            yield session
+        """One write transaction: committed when the block ends, rolled back on error.
+
+        Raises:
+            ConflictError: a uniqueness or reference rule of the database refused the
+                change, typically because another writer got there first.
+        """
+        try:
+            with self._writer() as session, session.begin():
+                yield session
+        except sqlalchemy.exc.IntegrityError as exc:
+            raise ConflictError(
+                "the change conflicts with records written at the same time; "
+                "look at the current state and try again"
+            ) from exc
 
     def dispose(self) -> None:
         self.engine.dispose()

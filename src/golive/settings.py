@@ -30,6 +30,11 @@ class Settings:
     database_url: str = ""
     log_format: str = "human"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    blob_backend: str = "local"
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -38,6 +43,23 @@ class Settings:
     @property
     def admin_token_path(self) -> Path:
         return self.home / "admin.token"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Temporary files of uploads in progress (same file system as ``blobs_dir``)."""
+        return self.home / "uploads"
+
+    @property
+    def tuf_dir(self) -> Path:
+        return self.home / "tuf"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
 
     @classmethod
     def from_env(cls, home: Path | None = None, log_format: str | None = None) -> Settings:
@@ -48,6 +70,11 @@ class Settings:
             database_url=os.environ.get("GOLIVE_DATABASE_URL", ""),
             log_format=log_format or os.environ.get("GOLIVE_LOG_FORMAT", "human"),
             max_body_bytes=int(os.environ.get("GOLIVE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+            blob_backend=os.environ.get("GOLIVE_BLOB_BACKEND", "local"),
+            s3_bucket=os.environ.get("GOLIVE_S3_BUCKET", ""),
+            s3_prefix=os.environ.get("GOLIVE_S3_PREFIX", ""),
+            s3_endpoint_url=os.environ.get("GOLIVE_S3_ENDPOINT_URL") or None,
+            s3_region=os.environ.get("GOLIVE_S3_REGION") or None,
         )
 
 

@@ -25,6 +25,13 @@ class Permission(StrEnum):
     PRINCIPALS_MANAGE = "principals:manage"
     AUDIT_READ = "audit:read"
     METRICS_READ = "metrics:read"
+    MEDIA_READ = "media:read"
+    MEDIA_ADD = "media:add"
+    MEDIA_APPROVE = "media:approve"
+    MEDIA_VERIFY = "media:verify"
+    MEDIA_PRUNE = "media:prune"
+    HARDWARE_READ = "hardware:read"
+    HARDWARE_WRITE = "hardware:write"
 
 
 _STAFF = frozenset(
@@ -48,6 +55,13 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.PRINCIPALS_MANAGE: frozenset(),
     Permission.AUDIT_READ: frozenset({Role.AUDITOR}),
     Permission.METRICS_READ: frozenset({Role.AUDITOR, Role.DEPLOYMENT_MANAGER}),
+    Permission.MEDIA_READ: _STAFF,
+    Permission.MEDIA_ADD: frozenset({Role.DEPLOYMENT_MANAGER, Role.RELEASE_MANAGER}),
+    Permission.MEDIA_APPROVE: frozenset({Role.DEPLOYMENT_MANAGER, Role.RELEASE_MANAGER}),
+    Permission.MEDIA_VERIFY: frozenset({Role.DEPLOYMENT_MANAGER, Role.RELEASE_MANAGER, Role.AUDITOR}),
+    Permission.MEDIA_PRUNE: frozenset({Role.DEPLOYMENT_MANAGER}),
+    Permission.HARDWARE_READ: _STAFF,
+    Permission.HARDWARE_WRITE: frozenset({Role.DEPLOYMENT_MANAGER}),
 }
 
 
