@@ -28,9 +28,13 @@ def _counts(db: Database) -> tuple[int, int]:
 
 
 def test_failure_after_the_event_rolls_back_the_change(db: Database) -> None:
-    with pytest.raises(Interrupted), db.writing() as session:
-        create_environment(session, SYSTEM, EnvironmentCreate(name="half-done"))
-        raise Interrupted
+    def half_done() -> None:
+        with db.writing() as session:
+            create_environment(session, SYSTEM, EnvironmentCreate(name="half-done"))
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        half_done()
     assert _counts(db) == (0, 0)
 
 

@@ -30,6 +30,8 @@ class Settings:
     database_url: str = ""
     log_format: str = "human"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_upload_bytes: int = 64 * 1024**3
+    tuf_refresh_seconds: float = 300.0
     blob_backend: str = "local"
     s3_bucket: str = ""
     s3_prefix: str = ""
@@ -70,6 +72,7 @@ class Settings:
             database_url=os.environ.get("GOLIVE_DATABASE_URL", ""),
             log_format=log_format or os.environ.get("GOLIVE_LOG_FORMAT", "human"),
             max_body_bytes=int(os.environ.get("GOLIVE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+            max_upload_bytes=int(os.environ.get("GOLIVE_MAX_UPLOAD_BYTES", 64 * 1024**3)),
             blob_backend=os.environ.get("GOLIVE_BLOB_BACKEND", "local"),
             s3_bucket=os.environ.get("GOLIVE_S3_BUCKET", ""),
             s3_prefix=os.environ.get("GOLIVE_S3_PREFIX", ""),

@@ -15,6 +15,7 @@ from golive.auth.roles import Role
 from golive.auth.service import SYSTEM, create_principal, issue_token
 from golive.inventory.schemas import ComponentCreate, EnvironmentCreate, TargetCreate
 from golive.inventory.service import create_component, create_environment, create_target
+from tests.hardware import role_cells as hardware_cells
 from tests.support.live import LiveServer
 
 ALL = frozenset(Role)
@@ -43,6 +44,7 @@ class Cell:
     allowed: frozenset[Role]
     body: dict[str, Any] | None = None
     success: int = 200
+    raw: bytes | None = None  # a file upload instead of a JSON body
 
 
 ENDPOINTS = [
@@ -76,7 +78,33 @@ ENDPOINTS = [
     Cell("GET", "/api/v1/audit/verify", AUDITORS),
     Cell("GET", "/metrics", METRICS),
 ]
-PUBLIC = [Cell("GET", "/api/v1/health", ALL)]
+MEDIA_READERS = STAFF
+MEDIA_ADDERS = MANAGERS | {Role.RELEASE_MANAGER}
+MEDIA_VERIFIERS = MEDIA_ADDERS | {Role.AUDITOR}
+V = "/api/v1/components/mc-{s}/versions"
+ENDPOINTS += [
+    Cell("POST", V + "?version=2", MEDIA_ADDERS, None, 201, raw=b"two"),
+    Cell("GET", V, MEDIA_READERS),
+    Cell("GET", V + "/{v}", MEDIA_READERS),
+    Cell("GET", V + "/{v}/content", MEDIA_READERS),
+    Cell("POST", V + "/{v}/attachments?filename=sbom.json", MEDIA_ADDERS, None, 201, raw=b"{}"),
+    Cell("POST", V + "/{v}/approve", MEDIA_ADDERS),
+    Cell("POST", V + "/{v}/withdraw", MEDIA_ADDERS, {"reason": "matrix"}),
+    Cell(
+        "GET", "/api/v1/media/deployable?component=mc-{s}&version=1&environment=host", MEDIA_READERS
+    ),
+    Cell("POST", "/api/v1/media/verify", MEDIA_VERIFIERS, {"component": "mc-{s}"}),
+    Cell("POST", "/api/v1/media/prune", MANAGERS, {"keep": 5, "dry_run": True}),
+]
+ENDPOINTS += [
+    Cell(method, path, allowed, body, success)
+    for method, path, allowed, body, success in hardware_cells.CELLS
+]
+PUBLIC = [
+    Cell("GET", "/api/v1/health", ALL),
+    Cell("GET", "/tuf/metadata/{root}", ALL),
+    Cell("GET", "/tuf/targets/{t}", ALL, None, 404),
+]
 
 
 def _slug(role: Role) -> str:
@@ -85,7 +113,13 @@ def _slug(role: Role) -> str:
 
 def _fill(value: Any, slug: str, token: int) -> Any:
     if isinstance(value, str):
-        return value.replace("{s}", slug).replace("{token}", str(token))
+        return (
+            value.replace("{s}", slug)
+            .replace("{token}", str(token))
+            .replace("{v}", "1")
+            .replace("{root}", "1.root.json")
+            .replace("{t}", f"none/0/{'0' * 64}.{slug}.tar")
+        )
     if isinstance(value, dict):
         return {k: _fill(v, slug, token) for k, v in value.items()}
     return value
@@ -109,6 +143,23 @@ def _objects_for_every_role(live: LiveServer) -> dict[Role, int]:
             create_principal(session, SYSTEM, name=f"p-{slug}", roles=["end_user"])
             token, _ = issue_token(session, SYSTEM, principal_name=f"p-{slug}")
             spare_tokens[role] = token.id
+            hardware_cells.setup(session, slug)
+            create_component(
+                session,
+                SYSTEM,
+                ComponentCreate.model_validate(
+                    {"name": f"mc-{slug}", "kind": "software"}, strict=False
+                ),
+            )
+    with live.client() as http:
+        for role in Role:
+            added = http.post(
+                f"/api/v1/components/mc-{_slug(role)}/versions",
+                params={"version": "1"},
+                content=f"one-{role}".encode(),
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            assert added.status_code == 201, added.text
     return spare_tokens
 
 
@@ -125,6 +176,7 @@ def test_every_route_is_in_the_table(live: LiveServer) -> None:
 
 
 def _shape(path: str) -> str:
+    path = path.split("?")[0]
     return "/".join("*" if "{" in part else part for part in path.split("/"))
 
 
@@ -137,7 +189,15 @@ def test_role_by_endpoint(live: LiveServer) -> None:
             path = _fill(cell.path, slug, spare_tokens[role])
             body = _fill(cell.body, slug, spare_tokens[role])
             with live.client(role.value) as http:
-                answer = http.request(cell.method, path, json=body)
+                if cell.raw is not None:
+                    answer = http.request(
+                        cell.method,
+                        path,
+                        content=cell.raw,
+                        headers={"Content-Type": "application/octet-stream"},
+                    )
+                else:
+                    answer = http.request(cell.method, path, json=body)
             expected = cell.success if role in cell.allowed else 403
             if answer.status_code != expected:
                 wrong.append(

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -25,6 +26,12 @@ class LiveServer:
     app: FastAPI
     db: Database
     tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def settings_home(self) -> Path:
+        """The server's data folder (blobs, TUF metadata, keys)."""
+        home: Path = self.app.state.settings.home
+        return home
 
     def client(self, role: str | None = "admin", token: str | None = None) -> httpx.Client:
         """An HTTP client holding the token of ``role``'s principal (or none)."""
@@ -48,7 +55,7 @@ def principals_for_every_role(db: Database) -> dict[str, str]:
 def serve(settings: Settings, db: Database) -> Iterator[LiveServer]:
     app = create_app(settings, db)
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off"
+        app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="golive-test-server", daemon=True)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -19,11 +23,19 @@ from golive.auth.api import router as auth_router
 from golive.auth.roles import Permission
 from golive.db import Database
 from golive.errors import GoliveError
+from golive.hardware.api import router as hardware_router
 from golive.inventory.api import router as inventory_router
+from golive.media.api import router as media_router
+from golive.media.publication import publish_library
+from golive.media.storage import open_blob_store
+from golive.media.tuf_api import router as tuf_router
+from golive.media.tuf_repo import TufRepository, keep_fresh
 from golive.settings import Settings
 from golive.validation import PATTERN_RULES
 
 log = logging.getLogger("golive.api")
+# Endpoints whose body is a file streamed to disk rather than JSON held in memory.
+UPLOADS = re.compile(r"^/api/v1/components/[^/]+/versions(/[^/]+/attachments)?$")
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -77,7 +89,23 @@ def _describe_validation(errors: list[dict[str, Any]]) -> tuple[int, str, list[d
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     """The golive API for ``settings``; ``db`` is opened from the settings when not given."""
+    database = db if db is not None else Database(settings.database_url)
+    tuf = TufRepository.initialise(settings.tuf_dir, settings.keys_dir)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The library and its TUF repository agree at start, then stay fresh.
+        await asyncio.to_thread(publish_library, database, tuf)
+        stop = asyncio.Event()
+        refresher = asyncio.create_task(keep_fresh(tuf, settings.tuf_refresh_seconds, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await refresher
+
     app = FastAPI(
+        lifespan=lifespan,
         title="golive",
         version=__version__,
         description="Deployment management: definitive media library, change control, "
@@ -86,7 +114,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
-    app.state.db = db if db is not None else Database(settings.database_url)
+    app.state.db = database
+    app.state.blobs = open_blob_store(settings)
+    app.state.tuf = tuf
     metrics = Metrics()
     app.state.metrics = metrics
 
@@ -136,7 +166,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(inventory_router)
     app.include_router(audit_router)
+    app.include_router(media_router)
+    app.include_router(tuf_router)
+    app.include_router(hardware_router)
 
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, streamed=UPLOADS)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     return app

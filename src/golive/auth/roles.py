@@ -58,7 +58,9 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.MEDIA_READ: _STAFF,
     Permission.MEDIA_ADD: frozenset({Role.DEPLOYMENT_MANAGER, Role.RELEASE_MANAGER}),
     Permission.MEDIA_APPROVE: frozenset({Role.DEPLOYMENT_MANAGER, Role.RELEASE_MANAGER}),
-    Permission.MEDIA_VERIFY: frozenset({Role.DEPLOYMENT_MANAGER, Role.RELEASE_MANAGER, Role.AUDITOR}),
+    Permission.MEDIA_VERIFY: frozenset(
+        {Role.DEPLOYMENT_MANAGER, Role.RELEASE_MANAGER, Role.AUDITOR}
+    ),
     Permission.MEDIA_PRUNE: frozenset({Role.DEPLOYMENT_MANAGER}),
     Permission.HARDWARE_READ: _STAFF,
     Permission.HARDWARE_WRITE: frozenset({Role.DEPLOYMENT_MANAGER}),

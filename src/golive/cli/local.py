@@ -14,6 +14,7 @@ from golive.auth.service import bootstrap_admin
 from golive.cli.output import console, errors
 from golive.db import Database, is_sqlite, upgrade
 from golive.errors import GoliveError, SchemaError
+from golive.media.tuf_repo import TufRepository
 from golive.settings import Settings
 
 db_commands = typer.Typer(help="The records' schema: status and upgrades.", no_args_is_help=True)
@@ -57,6 +58,7 @@ def initialise(settings: Settings) -> str | None:
             database.require_current_schema()
         with database.writing() as session:
             secret = bootstrap_admin(session)
+        TufRepository.initialise(settings.tuf_dir, settings.keys_dir)
         if secret is not None:
             _write_secret(settings.admin_token_path, secret)
         return secret

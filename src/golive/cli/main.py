@@ -17,7 +17,9 @@ from golive.auth.cli import login, principals, tokens, whoami
 from golive.cli import local
 from golive.cli.output import errors
 from golive.errors import GoliveError
+from golive.hardware.cli import hardware
 from golive.inventory.cli import components, environments, targets
+from golive.media.cli import media
 
 app = typer.Typer(
     name="golive",
@@ -58,6 +60,8 @@ app.add_typer(components, name="components")
 app.add_typer(principals, name="principals")
 app.add_typer(tokens, name="tokens")
 app.add_typer(audit, name="audit")
+app.add_typer(media, name="media")
+app.add_typer(hardware, name="hardware")
 
 
 def main(argv: list[str] | None = None) -> int:

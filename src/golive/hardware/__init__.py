@@ -1,0 +1,1 @@
+"""The definitive hardware store (DHS): spare hardware, its build details and its state."""

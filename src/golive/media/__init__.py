@@ -1,0 +1,1 @@
+"""The definitive media library (DML): write-once versions, their blobs, their TUF publication."""
