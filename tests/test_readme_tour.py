@@ -52,3 +52,6 @@ def test_readme_tour_works_as_written(tmp_path: Path) -> None:
     assert "web-01" in result.stdout
     assert '"owner": "Web team"' in result.stdout
     assert "Audit chain intact" in result.stdout
+    assert "shop@1.0.0: quarantined" in result.stdout
+    assert "Checked 1 version(s): 0 corrupt." in result.stdout
+    assert '"_type":"timestamp"' in result.stdout.replace(" ", "")

@@ -34,7 +34,7 @@ from golive.hardware.schemas import (
     HardwareModelUpdate,
 )
 from golive.inventory.models import Target
-from golive.inventory.service import get_target
+from golive.inventory.service import TARGET_DELETE_GUARDS, get_target
 
 MODEL = "hardware_model"
 ITEM = "hardware_item"
@@ -365,3 +365,18 @@ def stock(session: Session, *, model: str | None = None) -> list[StockLevel]:
         stock_level(m.name, m.vendor, m.model, m.minimum_stock, counts.get(m.id, {}))
         for m in models
     ]
+
+
+def _hardware_blocks_delete(session: Session, target_id: int) -> str | None:
+    held = session.scalars(
+        select(HardwareItem.serial).where(HardwareItem.reserved_for_target_id == target_id)
+    ).all()
+    if not held:
+        return None
+    return (
+        f"hardware is reserved for or deployed on this target ({', '.join(sorted(held))}); "
+        "return or move it first"
+    )
+
+
+TARGET_DELETE_GUARDS.append(_hardware_blocks_delete)

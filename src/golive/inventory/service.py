@@ -6,6 +6,7 @@ transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -24,6 +25,19 @@ from golive.inventory.schemas import (
     TargetCreate,
     TargetUpdate,
 )
+
+# Other rooms say why a record may not be deleted (a component with versions in the
+# media library, a target holding hardware, ...): each returns a sentence or None.
+DeleteGuard = Callable[[Session, int], str | None]
+COMPONENT_DELETE_GUARDS: list[DeleteGuard] = []
+TARGET_DELETE_GUARDS: list[DeleteGuard] = []
+
+
+def _refuse_if_guarded(session: Session, guards: list[DeleteGuard], record_id: int) -> None:
+    for guard in guards:
+        reason = guard(session, record_id)
+        if reason is not None:
+            raise ConflictError(reason)
 
 
 def _changes(
@@ -223,6 +237,7 @@ def update_target(session: Session, actor: Actor, name: str, spec: TargetUpdate)
 
 def delete_target(session: Session, actor: Actor, name: str) -> None:
     target = get_target(session, name)
+    _refuse_if_guarded(session, TARGET_DELETE_GUARDS, target.id)
     before = target.as_dict()
     session.delete(target)
     session.flush()
@@ -296,6 +311,7 @@ def update_component(session: Session, actor: Actor, name: str, spec: ComponentU
 
 def delete_component(session: Session, actor: Actor, name: str) -> None:
     component = get_component(session, name)
+    _refuse_if_guarded(session, COMPONENT_DELETE_GUARDS, component.id)
     before = component.as_dict()
     session.delete(component)
     session.flush()

@@ -23,7 +23,7 @@ from golive.errors import (
     PolicyError,
 )
 from golive.inventory.models import Component, Environment
-from golive.inventory.service import get_component
+from golive.inventory.service import COMPONENT_DELETE_GUARDS, get_component
 from golive.media.ingest import hash_stream
 from golive.media.models import Attachment, Blob, Version, VersionStatus
 from golive.media.storage import BlobStore
@@ -48,6 +48,21 @@ MANUAL_TRANSITIONS: dict[VersionStatus, frozenset[VersionStatus]] = {
 # each returns a sentence saying why, or None.
 InUseRule = Callable[[Session, Version], str | None]
 IN_USE_RULES: list[InUseRule] = []
+
+
+def _versions_block_delete(session: Session, component_id: int) -> str | None:
+    count = session.scalar(
+        select(func.count(Version.id)).where(Version.component_id == component_id)
+    )
+    if not count:
+        return None
+    return (
+        f"the component has {count} version(s) in the media library, which keeps them "
+        "for the record; withdraw them instead of deleting the component"
+    )
+
+
+COMPONENT_DELETE_GUARDS.append(_versions_block_delete)
 
 
 def check_version_name(version: str) -> str:
