@@ -83,12 +83,18 @@ def test_init_twice_keeps_everything(tmp_path: Path) -> None:
     assert secret in first.stdout  # printed once
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert (home / "golive.db").exists()
+    keys = sorted(p.name for p in (home / "keys").iterdir())
+    assert keys == ["root.pem", "snapshot.pem", "targets.pem", "timestamp.pem"]
+    assert all(stat.S_IMODE((home / "keys" / k).stat().st_mode) == 0o600 for k in keys)
+    assert (home / "tuf" / "1.root.json").exists()
+    root_before = (home / "tuf" / "1.root.json").read_bytes()
 
     second = golive("init", "--home", str(home))
     assert second.returncode == 0, second.stderr
     assert "already initialised" in second.stdout
     assert secret not in second.stdout
     assert token_file.read_text().strip() == secret
+    assert (home / "tuf" / "1.root.json").read_bytes() == root_before
 
     with running("server", "--home", str(home)) as (_, url):
         me = httpx.get(f"{url}/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
