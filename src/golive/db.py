@@ -8,6 +8,8 @@ later; read transactions stay deferred and never block writers.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,7 +22,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
 from golive.errors import ConflictError, SchemaError
 
@@ -88,10 +89,13 @@ def _sqlite_setup(engine: Engine) -> None:
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if is_sqlite(url):
+        # A pool of open connections: opening one runs the PRAGMAs below, which
+        # would otherwise cost every request a millisecond or more.
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            poolclass=NullPool if ":memory:" not in url else None,
+            pool_size=8,
+            max_overflow=24,
         )
         _sqlite_setup(engine)
         return engine
@@ -107,6 +111,9 @@ class Database:
         writer = self.engine.execution_options(**{_WRITE_OPTION: True})
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(writer, expire_on_commit=False)
+        # SQLite has one write lock per database; writers of this process queue for it
+        # here instead of in SQLite's busy handler, which sleeps in steps of milliseconds.
+        self._write_turn: threading.RLock | None = threading.RLock() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -126,8 +133,9 @@ class Database:
             ConflictError: a uniqueness or reference rule of the database refused the
                 change, typically because another writer got there first.
         """
+        turn = self._write_turn if self._write_turn is not None else contextlib.nullcontext()
         try:
-            with self._writer() as session, session.begin():
+            with turn, self._writer() as session, session.begin():
                 yield session
         except sqlalchemy.exc.IntegrityError as exc:
             raise ConflictError(

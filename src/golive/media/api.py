@@ -86,10 +86,10 @@ async def add_version(
         request.stream(), settings.uploads_dir, settings.max_upload_bytes
     )
     store = _blobs(request)
-    await asyncio.to_thread(_store, store, ingested)
     spec = service.NewVersion(name, version, chosen, media_type, notes, source)
 
     def record() -> tuple[Obj, bool]:
+        _store(store, ingested)  # one trip to a worker thread for the blob and the record
         with db.writing() as session:
             found, created = service.register_version(
                 session, actor, spec, ingested.digest, ingested.size

@@ -140,17 +140,22 @@ def register_version(
         ConflictError: the version exists with other bytes (both digests named).
     """
     component = get_component(session, spec.component)
-    existing = find_version(session, spec.component, spec.version)
-    if existing is not None:
-        if existing.digest != digest:
+    registered = session.execute(
+        select(Version.id, Version.digest).where(
+            Version.component_id == component.id, Version.version == spec.version
+        )
+    ).one_or_none()
+    if registered is not None:
+        if registered.digest != digest:
             raise ConflictError(
-                f"{existing.ref} is already registered with sha256 {existing.digest}; "
-                f"these bytes have sha256 {digest}. A version never changes: "
-                "register the new bytes as a new version.",
-                details={"registered": existing.digest, "offered": digest},
+                f"{spec.component}@{spec.version} is already registered with sha256 "
+                f"{registered.digest}; these bytes have sha256 {digest}. A version never "
+                "changes: register the new bytes as a new version.",
+                details={"registered": registered.digest, "offered": digest},
             )
-        return existing, False
-    _ensure_blob(session, digest, size)
+        return get_version(session, spec.component, spec.version), False
+    if session.get(Blob, digest) is None:
+        session.add(Blob(digest=digest, size=size, created_at=utcnow()))
     version = Version(
         component=component,
         version=spec.version,
@@ -163,9 +168,9 @@ def register_version(
         status=VersionStatus.QUARANTINED.value,
         added_by=actor.name,
         added_at=utcnow(),
+        attachments=[],
     )
     session.add(version)
-    session.flush()
     audit.record(
         session,
         actor=actor.name,
