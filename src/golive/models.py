@@ -2,27 +2,47 @@
 
 from __future__ import annotations
 
+from golive.agents.models import (
+    AgentCredential,
+    AgentState,
+    Assignment,
+    AssignmentEvent,
+    EnrollmentToken,
+    Installed,
+    InstallRecord,
+)
 from golive.audit.chain import AuditEvent, AuditHead
 from golive.auth.models import ApiToken, Principal
 from golive.db import Base
+from golive.deployments.executors.ssh_endpoints import SshEndpoint
 from golive.hardware.models import HardwareItem, HardwareModel
 from golive.inventory.models import Component, Environment, Target
 from golive.media.models import Attachment, Blob, Version
+from golive.workorders.models import WorkOrder
 
 metadata = Base.metadata
 
 __all__ = [
+    "AgentCredential",
+    "AgentState",
     "ApiToken",
+    "Assignment",
+    "AssignmentEvent",
     "Attachment",
     "AuditEvent",
     "AuditHead",
     "Blob",
     "Component",
+    "EnrollmentToken",
     "Environment",
     "HardwareItem",
     "HardwareModel",
+    "InstallRecord",
+    "Installed",
     "Principal",
+    "SshEndpoint",
     "Target",
     "Version",
+    "WorkOrder",
     "metadata",
 ]

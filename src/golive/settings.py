@@ -32,6 +32,7 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_upload_bytes: int = 64 * 1024**3
     tuf_refresh_seconds: float = 300.0
+    ssh_poll_seconds: float = 2.0
     blob_backend: str = "local"
     s3_bucket: str = ""
     s3_prefix: str = ""
@@ -62,6 +63,11 @@ class Settings:
     @property
     def keys_dir(self) -> Path:
         return self.home / "keys"
+
+    @property
+    def work_dir(self) -> Path:
+        """Scratch space of executors (blobs materialised for SSH uploads)."""
+        return self.home / "work"
 
     @classmethod
     def from_env(cls, home: Path | None = None, log_format: str | None = None) -> Settings:

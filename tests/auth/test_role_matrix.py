@@ -15,8 +15,10 @@ from golive.auth.roles import Role
 from golive.auth.service import SYSTEM, create_principal, issue_token
 from golive.inventory.schemas import ComponentCreate, EnvironmentCreate, TargetCreate
 from golive.inventory.service import create_component, create_environment, create_target
+from tests.agents import role_cells as agent_cells
 from tests.hardware import role_cells as hardware_cells
 from tests.support.live import LiveServer
+from tests.workorders import role_cells as work_order_cells
 
 ALL = frozenset(Role)
 STAFF = frozenset(
@@ -100,10 +102,23 @@ ENDPOINTS += [
     Cell(method, path, allowed, body, success)
     for method, path, allowed, body, success in hardware_cells.CELLS
 ]
+ENDPOINTS += [
+    Cell(method, path, allowed, body, success)
+    for method, path, allowed, body, success in agent_cells.CELLS
+]
+ENDPOINTS += [
+    Cell(method, path, allowed, body, success)
+    for method, path, allowed, body, success in work_order_cells.CELLS
+]
 PUBLIC = [
     Cell("GET", "/api/v1/health", ALL),
     Cell("GET", "/tuf/metadata/{root}", ALL),
     Cell("GET", "/tuf/targets/{t}", ALL, None, 404),
+]
+# The agent's own endpoints refuse every golive API token: it is not an agent credential.
+PUBLIC += [
+    Cell(method, path, allowed, body, success)
+    for method, path, allowed, body, success in agent_cells.AGENT_CELLS
 ]
 
 
@@ -113,6 +128,8 @@ def _slug(role: Role) -> str:
 
 def _fill(value: Any, slug: str, token: int) -> Any:
     if isinstance(value, str):
+        for placeholder, own in work_order_cells.IDS.get(slug, {}).items():
+            value = value.replace(placeholder, own)
         return (
             value.replace("{s}", slug)
             .replace("{token}", str(token))
@@ -144,6 +161,8 @@ def _objects_for_every_role(live: LiveServer) -> dict[Role, int]:
             token, _ = issue_token(session, SYSTEM, principal_name=f"p-{slug}")
             spare_tokens[role] = token.id
             hardware_cells.setup(session, slug)
+            agent_cells.setup(session, slug)
+            work_order_cells.setup(session, slug, role)
             create_component(
                 session,
                 SYSTEM,

@@ -84,8 +84,16 @@ def test_init_twice_keeps_everything(tmp_path: Path) -> None:
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert (home / "golive.db").exists()
     keys = sorted(p.name for p in (home / "keys").iterdir())
-    assert keys == ["root.pem", "snapshot.pem", "targets.pem", "timestamp.pem"]
-    assert all(stat.S_IMODE((home / "keys" / k).stat().st_mode) == 0o600 for k in keys)
+    assert keys == [
+        "root.pem",
+        "snapshot.pem",
+        "ssh_client",
+        "ssh_client.pub",
+        "targets.pem",
+        "timestamp.pem",
+    ]
+    private = [k for k in keys if not k.endswith(".pub")]
+    assert all(stat.S_IMODE((home / "keys" / k).stat().st_mode) == 0o600 for k in private)
     assert (home / "tuf" / "1.root.json").exists()
     root_before = (home / "tuf" / "1.root.json").read_bytes()
 

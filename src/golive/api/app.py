@@ -16,12 +16,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from golive import __version__
+from golive.agents.api import checkin_router
+from golive.agents.api import router as agents_router
 from golive.api.deps import require
 from golive.api.middleware import BodyLimitMiddleware, Metrics, ObserveMiddleware
 from golive.audit.api import router as audit_router
 from golive.auth.api import router as auth_router
 from golive.auth.roles import Permission
 from golive.db import Database
+from golive.deployments.executors.ssh_dispatch import SshDispatcher, keep_dispatching
+from golive.deployments.executors.ssh_endpoints import router as ssh_router
 from golive.errors import GoliveError
 from golive.hardware.api import router as hardware_router
 from golive.inventory.api import router as inventory_router
@@ -32,6 +36,7 @@ from golive.media.tuf_api import router as tuf_router
 from golive.media.tuf_repo import TufRepository, keep_fresh
 from golive.settings import Settings
 from golive.validation import PATTERN_RULES
+from golive.workorders.api import router as work_orders_router
 
 log = logging.getLogger("golive.api")
 # Endpoints whose body is a file streamed to disk rather than JSON held in memory.
@@ -98,11 +103,15 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         await asyncio.to_thread(publish_library, database, tuf)
         stop = asyncio.Event()
         refresher = asyncio.create_task(keep_fresh(tuf, settings.tuf_refresh_seconds, stop))
+        # Agentless targets: the server itself carries out their assignments over SSH.
+        dispatcher = SshDispatcher(database, app.state.blobs, settings.keys_dir, settings.work_dir)
+        pusher = asyncio.create_task(keep_dispatching(dispatcher, settings.ssh_poll_seconds, stop))
         try:
             yield
         finally:
             stop.set()
             await refresher
+            await pusher
 
     app = FastAPI(
         lifespan=lifespan,
@@ -163,12 +172,17 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(checkin_router)  # first: every agent's poll goes through it
+    # The fleet's check-in is the busiest route: matched first.
+    app.include_router(agents_router)
     app.include_router(auth_router)
     app.include_router(inventory_router)
     app.include_router(audit_router)
     app.include_router(media_router)
     app.include_router(tuf_router)
     app.include_router(hardware_router)
+    app.include_router(work_orders_router)
+    app.include_router(ssh_router)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, streamed=UPLOADS)
     app.add_middleware(ObserveMiddleware, metrics=metrics)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -132,8 +132,12 @@ class ObserveMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")[:64]
-        request_id = request_id or uuid.uuid4().hex[:16]
+        request_id = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")[:64]
+                break
+        request_id = request_id or os.urandom(8).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         started = time.perf_counter()
@@ -155,15 +159,20 @@ class ObserveMiddleware:
             self.metrics.requests.labels(scope["method"], template, str(status)).inc()
             self.metrics.latency.labels(scope["method"], template).observe(elapsed)
             state = scope.get("state", {})
-            log.info(
-                "%s %s %s",
-                scope["method"],
-                scope["path"],
-                status,
-                extra={
-                    "request_id": request_id,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "actor": state.get("actor", "-"),
-                },
-            )
+            # "Not modified" answers are the fleet's routine check-ins: thousands a second
+            # at scale. They are counted in the metrics and logged only at debug level.
+            level = logging.DEBUG if status == 304 else logging.INFO
+            if log.isEnabledFor(level):
+                log.log(
+                    level,
+                    "%s %s %s",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={
+                        "request_id": request_id,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "actor": state.get("actor", "-"),
+                    },
+                )

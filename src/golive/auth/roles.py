@@ -32,6 +32,8 @@ class Permission(StrEnum):
     MEDIA_PRUNE = "media:prune"
     HARDWARE_READ = "hardware:read"
     HARDWARE_WRITE = "hardware:write"
+    WORK_ORDERS_READ = "work_orders:read"
+    WORK_ORDERS_MANAGE = "work_orders:manage"
 
 
 _STAFF = frozenset(
@@ -64,6 +66,10 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.MEDIA_PRUNE: frozenset({Role.DEPLOYMENT_MANAGER}),
     Permission.HARDWARE_READ: _STAFF,
     Permission.HARDWARE_WRITE: frozenset({Role.DEPLOYMENT_MANAGER}),
+    # Reading and closing work orders: staff and end users (process owners, site staff);
+    # closing also needs the order's assigned role (workorders/service.py).
+    Permission.WORK_ORDERS_READ: _STAFF | {Role.END_USER},
+    Permission.WORK_ORDERS_MANAGE: frozenset({Role.DEPLOYMENT_MANAGER}),
 }
 
 

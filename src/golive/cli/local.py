@@ -13,6 +13,7 @@ from golive import logs
 from golive.auth.service import bootstrap_admin
 from golive.cli.output import console, errors
 from golive.db import Database, is_sqlite, upgrade
+from golive.deployments.executors.ssh_endpoints import ensure_client_key
 from golive.errors import GoliveError, SchemaError
 from golive.media.tuf_repo import TufRepository
 from golive.settings import Settings
@@ -59,6 +60,7 @@ def initialise(settings: Settings) -> str | None:
         with database.writing() as session:
             secret = bootstrap_admin(session)
         TufRepository.initialise(settings.tuf_dir, settings.keys_dir)
+        ensure_client_key(settings.keys_dir)
         if secret is not None:
             _write_secret(settings.admin_token_path, secret)
         return secret

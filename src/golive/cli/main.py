@@ -12,15 +12,19 @@ import typer
 from typer.exceptions import TyperException
 
 from golive import __version__
+from golive.agents.cli import assignments
 from golive.audit.cli import audit
 from golive.auth.cli import login, principals, tokens, whoami
 from golive.cli import local
 from golive.cli.output import errors
+from golive.deployments.executors import ssh_endpoints  # registers `golive targets ssh`
 from golive.errors import GoliveError
 from golive.hardware.cli import hardware
 from golive.inventory.cli import components, environments, targets
 from golive.media.cli import media
+from golive.workorders.cli import work_orders
 
+_ = ssh_endpoints
 app = typer.Typer(
     name="golive",
     help="golive: deployment management from the definitive media library to every target.",
@@ -62,6 +66,8 @@ app.add_typer(tokens, name="tokens")
 app.add_typer(audit, name="audit")
 app.add_typer(media, name="media")
 app.add_typer(hardware, name="hardware")
+app.add_typer(assignments, name="assignments")
+app.add_typer(work_orders, name="work-orders")
 
 
 def main(argv: list[str] | None = None) -> int:

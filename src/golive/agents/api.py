@@ -1,0 +1,280 @@
+"""Agent endpoints (docs/agent-protocol.md) and the records they keep.
+
+- ``/api/v1/agent/enrollment-tokens``: admins create and revoke enrollment tokens.
+- ``/api/v1/agent/register|desired|report|inventory``: the agent's own calls, which
+  authenticate with an enrollment token (``gle_``) or the agent's credential (``gla_``),
+  never with a golive API token.
+- ``/api/v1/targets/{name}/revoke-agent|installed`` and ``/api/v1/assignments``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from golive.agents import service
+from golive.agents.checkin import CheckInReader
+from golive.agents.rules import AssignmentState, etag, etag_matches
+from golive.agents.schemas import EnrollmentTokenCreate, Inventory, Registration, Report
+from golive.api.deps import DB, Limit, Offset, page, require
+from golive.auth.roles import Permission
+from golive.auth.service import Actor, hash_secret
+from golive.db import Database
+from golive.errors import AuthenticationError
+from golive.media.tuf_repo import TufRepository
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    reader = CheckInReader(app.state.db)
+    app.state.agent_checkin = reader
+    try:
+        yield
+    finally:
+        reader.dispose()
+
+
+router = APIRouter(prefix="/api/v1", tags=["agents"])
+# The check-in alone, for the app to include before every other router: the fleet's
+# hottest request then finds its route at the first try, as a plain Starlette route
+# (no dependency solving). ``router`` documents the same function in the OpenAPI
+# description and serves it when this router is not included.
+checkin_router = APIRouter(lifespan=_lifespan)
+DESIRED_PATH = "/api/v1/agent/desired"
+
+Reader = Annotated[Actor, Depends(require(Permission.INVENTORY_READ))]
+TargetWriter = Annotated[Actor, Depends(require(Permission.TARGETS_WRITE))]
+Obj = dict[str, Any]
+
+enrollment_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="EnrollmentToken",
+    description="An enrollment token (gle_…) from `golive targets enroll-token`.",
+)
+agent_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="AgentCredential",
+    description="The agent's credential (gla_…) issued at registration.",
+)
+
+
+def _enrollment(
+    db: DB,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(enrollment_bearer)],
+) -> int:
+    if credentials is None:
+        raise AuthenticationError(
+            "registration needs an enrollment token: send 'Authorization: Bearer gle_…'"
+        )
+    with db.reading() as session:
+        return service.authenticate_enrollment(session, credentials.credentials)
+
+
+def _agent(
+    request: Request,
+    db: DB,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(agent_bearer)],
+) -> service.AgentIdentity:
+    if credentials is None:
+        raise AuthenticationError(
+            "this endpoint needs an agent credential: send 'Authorization: Bearer gla_…'"
+        )
+    with db.reading() as session:
+        agent = service.authenticate_agent(session, credentials.credentials)
+    request.state.actor = agent.actor.name
+    return agent
+
+
+EnrollmentId = Annotated[int, Depends(_enrollment)]
+Agent = Annotated[service.AgentIdentity, Depends(_agent)]
+
+
+# --- enrollment ----------------------------------------------------------------
+
+
+@router.post(
+    "/agent/enrollment-tokens",
+    status_code=201,
+    summary="Create an enrollment token (its secret is shown once)",
+)
+def create_enrollment_token(spec: EnrollmentTokenCreate, db: DB, actor: TargetWriter) -> Obj:
+    with db.writing() as session:
+        token, secret = service.create_enrollment_token(session, actor, spec)
+        return {**token.as_dict(), "token": secret}
+
+
+@router.post(
+    "/agent/enrollment-tokens/{token_id}/revoke",
+    summary="Revoke an enrollment token (agents already enrolled keep working)",
+)
+def revoke_enrollment_token(token_id: int, db: DB, actor: TargetWriter) -> Obj:
+    with db.writing() as session:
+        return service.revoke_enrollment_token(session, actor, token_id).as_dict()
+
+
+@router.post(
+    "/agent/register",
+    status_code=201,
+    summary="An agent enrolls: 201 for a new target, 200 for the same key again",
+)
+def register(
+    spec: Registration, request: Request, response: Response, db: DB, enrollment: EnrollmentId
+) -> Obj:
+    with db.writing() as session:
+        registered = service.register_agent(session, enrollment, spec)
+        target = registered.target
+        body: Obj = {
+            "target": target.name,
+            "environment": target.environment.name,
+            "credential": registered.credential,
+        }
+    tuf: TufRepository = request.app.state.tuf
+    body["tuf_root"] = json.loads(tuf.root_json(1))
+    body["poll_interval_seconds"] = service.POLL_INTERVAL_SECONDS
+    request.state.actor = f"agent:{target.name}"
+    if not registered.created:
+        response.status_code = 200
+    return body
+
+
+@router.post(
+    "/targets/{name}/revoke-agent",
+    summary="Revoke a target's agent: every later call of it is 401 target_revoked",
+)
+def revoke_agent(name: str, db: DB, actor: TargetWriter) -> Obj:
+    with db.writing() as session:
+        return service.revoke_agent(session, actor, name)
+
+
+# --- the agent's calls ---------------------------------------------------------
+
+
+def _bearer_secret(header: str | None) -> str:
+    scheme, _, secret = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not secret:
+        raise AuthenticationError(
+            "this endpoint needs an agent credential: send 'Authorization: Bearer gla_…'"
+        )
+    if not secret.startswith(service.CREDENTIAL_PREFIX):
+        raise AuthenticationError("this endpoint needs an agent credential (gla_…)")
+    return secret.strip()
+
+
+def _checkin_reader(request: Request) -> CheckInReader:
+    reader: CheckInReader | None = getattr(request.app.state, "agent_checkin", None)
+    if reader is None:  # an app run without its lifespan: share the main engine
+        reader = CheckInReader(request.app.state.db, own_pool=False)
+        request.app.state.agent_checkin = reader
+    return reader
+
+
+@router.get(
+    "/agent/desired",
+    summary="The agent's check-in: its unfinished assignments, or 304 when nothing changed",
+    response_class=JSONResponse,
+    responses={
+        304: {"description": "Nothing changed since the ETag sent in If-None-Match."},
+        401: {"description": "Not an agent credential, or revoked (code target_revoked)."},
+    },
+    openapi_extra={
+        "parameters": [
+            {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
+            {"name": "X-Golive-Inventory", "in": "header", "schema": {"type": "string"}},
+        ],
+        "security": [{"AgentCredential": []}],
+    },
+)
+async def desired(request: Request) -> Response:
+    # The hot path of the whole fleet: headers read directly, one pre-compiled indexed
+    # read, no ORM and no write when nothing changed (see agents/checkin.py).
+    headers = request.headers
+    secret = _bearer_secret(headers.get("authorization"))
+    reader = _checkin_reader(request)
+    secret_hash = hash_secret(secret)
+    if reader.blocks_briefly:
+        row = reader.lookup(secret_hash)
+    else:
+        row = await run_in_threadpool(reader.lookup, secret_hash)
+    if row is None:
+        raise AuthenticationError("the agent credential is not valid")
+    target_id, revoked_at, generation, recorded_inventory = row
+    if revoked_at is not None:
+        raise service.revoked()
+    current = etag(target_id, generation)
+    reported_inventory = headers.get("x-golive-inventory")
+    if (reported_inventory is None or reported_inventory == recorded_inventory) and etag_matches(
+        headers.get("if-none-match"), current
+    ):
+        return Response(status_code=304, headers={"ETag": current})
+    db: Database = request.app.state.db
+    body = await run_in_threadpool(_desired_body, db, target_id, reported_inventory)
+    return JSONResponse(body, headers={"ETag": body["etag"]})
+
+
+checkin_router.add_route(DESIRED_PATH, desired, methods=["GET"], include_in_schema=False)
+
+
+def _desired_body(db: Database, target_id: int, reported_inventory: str | None) -> Obj:
+    with db.reading() as session:
+        state = service.desired_state(session, target_id)
+    if state.has_pending:
+        with db.writing() as session:
+            service.dispatch_pending(session, target_id, service.agent_actor(state.target))
+            state = service.desired_state(session, target_id)
+    return state.as_body(reported_inventory)
+
+
+@router.post("/agent/report", summary="An agent reports an assignment's new state")
+def report(spec: Report, db: DB, agent: Agent) -> Obj:
+    with db.writing() as session:
+        assignment = service.report(session, agent, spec)
+        return {"assignment_id": assignment.id, "state": assignment.state}
+
+
+@router.post("/agent/inventory", summary="An agent records what it found installed")
+def inventory(spec: Inventory, db: DB, agent: Agent) -> Obj:
+    with db.writing() as session:
+        digest = service.record_inventory(session, agent, spec)
+    return {"recorded": True, "digest": digest}
+
+
+# --- what is installed, and assignments ------------------------------------------
+
+
+@router.get(
+    "/targets/{name}/installed",
+    summary="What is installed on a target, against what its agent reported",
+)
+def installed(name: str, db: DB, _actor: Reader) -> Obj:
+    with db.reading() as session:
+        return service.installed_on(session, name)
+
+
+@router.get("/assignments", summary="List assignments, newest first, by target and state")
+def list_assignments(
+    db: DB,
+    _actor: Reader,
+    target: str | None = None,
+    state: AssignmentState | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Obj:
+    with db.reading() as session:
+        found = service.list_assignments(
+            session, target=target, state=state, limit=limit, offset=offset
+        )
+        items = [a.as_dict() for a in found]
+    return page(items, limit, offset)
+
+
+@router.get("/assignments/{assignment_id}", summary="Show an assignment with its history")
+def show_assignment(assignment_id: int, db: DB, _actor: Reader) -> Obj:
+    with db.reading() as session:
+        return service.get_assignment(session, assignment_id).as_dict(with_events=True)

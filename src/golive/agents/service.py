@@ -1,0 +1,994 @@
+"""Agent rules over the records: enrollment, credentials, assignments, reports, inventory.
+
+Every function that changes a record writes its audit event in the caller's
+transaction, and every change to a target's assignments moves the target's
+desired-state generation on (the ETag of its agent's check-in) in the same one.
+
+The deployment engine and other executors call ``create_assignment`` and
+``move_assignment``; the agent endpoints call ``register_agent``, ``report`` and
+``record_inventory``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_public_key,
+)
+from sqlalchemy import CursorResult, Result, delete, func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from golive import audit
+from golive.agents.models import (
+    AgentCredential,
+    AgentState,
+    Assignment,
+    AssignmentEvent,
+    EnrollmentToken,
+    Installed,
+    InstallRecord,
+)
+from golive.agents.rules import (
+    ACTIVE,
+    HOOKS,
+    REPORT_TRANSITIONS,
+    REPORTABLE,
+    SERVER_TRANSITIONS,
+    AssignmentAction,
+    AssignmentState,
+    check_move,
+    etag,
+    inventory_digest,
+    truncate_output,
+)
+from golive.agents.schemas import EnrollmentTokenCreate, Inventory, Registration, Report
+from golive.auth.roles import Role
+from golive.auth.service import Actor, hash_secret
+from golive.db import utcnow
+from golive.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
+from golive.inventory.models import ConnectionKind, Target
+from golive.inventory.schemas import TargetCreate
+from golive.inventory.service import (
+    TARGET_DELETE_GUARDS,
+    create_target,
+    get_environment,
+    get_target,
+)
+from golive.media.models import Version
+from golive.media.service import IN_USE_RULES, require_deployable
+
+ENROLLMENT_PREFIX = "gle_"
+CREDENTIAL_PREFIX = "gla_"
+POLL_INTERVAL_SECONDS = 30
+DEFAULT_HOOK_TIMEOUT_SECONDS = 300
+DEFAULT_KEEP_RELEASES = 3
+MAX_HOOK_TIMEOUT_SECONDS = 24 * 3600
+MAX_KEEP_RELEASES = 100
+
+
+class TargetRevokedError(AuthenticationError):
+    """The agent's credential was revoked; the agent stops (docs/agent-protocol.md)."""
+
+    code = "target_revoked"
+
+
+def agent_actor(target_name: str) -> Actor:
+    """Who an agent is in the audit trail."""
+    return Actor(f"agent:{target_name}", frozenset({Role.AGENT}))
+
+
+def _new_secret(prefix: str) -> str:
+    # 256 random bits: a plain sha256 of the secret cannot be brute-forced (as auth does).
+    return prefix + secrets.token_urlsafe(32)
+
+
+def _rows(result: Result[Any]) -> int:
+    """How many rows an UPDATE changed."""
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+# --- enrollment tokens --------------------------------------------------------
+
+
+def create_enrollment_token(
+    session: Session, actor: Actor, spec: EnrollmentTokenCreate
+) -> tuple[EnrollmentToken, str]:
+    """A token agents enroll into ``spec.environment`` with; the secret is returned once."""
+    environment = get_environment(session, spec.environment)
+    if spec.expires_at is not None and spec.expires_at <= utcnow():
+        raise InvalidInputError("an enrollment token's expiry must lie in the future")
+    secret = _new_secret(ENROLLMENT_PREFIX)
+    token = EnrollmentToken(
+        prefix=secret[: len(ENROLLMENT_PREFIX) + 6],
+        secret_hash=hash_secret(secret),
+        environment=environment,
+        labels=dict(spec.labels),
+        organisation=spec.organisation,
+        expires_at=spec.expires_at,
+        created_by=actor.name,
+        created_at=utcnow(),
+    )
+    session.add(token)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor.name,
+        action="enrollment_token.create",
+        subject_type="enrollment_token",
+        subject_id=str(token.id),
+        after=token.as_dict(),
+    )
+    return token, secret
+
+
+def get_enrollment_token(session: Session, token_id: int) -> EnrollmentToken:
+    token = session.get(EnrollmentToken, token_id)
+    if token is None:
+        raise NotFoundError(
+            f"enrollment token {token_id} not found", details={"enrollment_token": token_id}
+        )
+    return token
+
+
+def revoke_enrollment_token(session: Session, actor: Actor, token_id: int) -> EnrollmentToken:
+    """Stop a token enrolling more agents; revoking twice is a no-op."""
+    token = get_enrollment_token(session, token_id)
+    if token.revoked_at is not None:
+        return token
+    token.revoked_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor=actor.name,
+        action="enrollment_token.revoke",
+        subject_type="enrollment_token",
+        subject_id=str(token.id),
+        before={"revoked_at": None},
+        after={"revoked_at": _iso(token.revoked_at)},
+    )
+    return token
+
+
+def authenticate_enrollment(session: Session, secret: str) -> int:
+    """The id of the usable enrollment token behind ``secret`` (AuthenticationError if none)."""
+    if not secret.startswith(ENROLLMENT_PREFIX):
+        raise AuthenticationError("registration needs an enrollment token (gle_…)")
+    token = session.scalars(
+        select(EnrollmentToken).where(EnrollmentToken.secret_hash == hash_secret(secret))
+    ).one_or_none()
+    if token is None:
+        raise AuthenticationError("the enrollment token is not valid")
+    if token.revoked_at is not None:
+        raise AuthenticationError("the enrollment token has been revoked")
+    if token.expires_at is not None and token.expires_at <= utcnow():
+        raise AuthenticationError("the enrollment token has expired; ask for a new one")
+    return token.id
+
+
+# --- registration and credentials ---------------------------------------------
+
+
+def normalise_public_key(text: str) -> str:
+    """The agent's ed25519 public key as canonical PEM (SubjectPublicKeyInfo)."""
+    try:
+        key = load_pem_public_key(text.encode())
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise InvalidInputError(
+            "public_key is not a PEM public key (SubjectPublicKeyInfo)"
+        ) from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise InvalidInputError("public_key must be an ed25519 key")
+    return key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def _fingerprint(pem: str) -> str:
+    return hashlib.sha256(pem.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Registered:
+    target: Target
+    credential: str
+    created: bool  # the target's first registration (201) rather than a repeat (200)
+
+
+def _state_for(session: Session, target_id: int, *, lock: bool = False) -> AgentState:
+    state = session.get(AgentState, target_id, with_for_update=lock or None)
+    if state is None:
+        state = AgentState(target_id=target_id, desired_generation=0, facts={}, updated_at=utcnow())
+        session.add(state)
+        session.flush()
+    return state
+
+
+def register_agent(session: Session, enrollment_id: int, spec: Registration) -> Registered:
+    """Enroll the agent ``spec.name`` with a checked enrollment token; issue its credential.
+
+    A new name becomes a target (connection ``agent``) with the token's environment,
+    labels and organisation. The same name with the same key again gets a fresh
+    credential and the previous one is revoked.
+
+    Raises:
+        ConflictError: the name exists with another public key, in another environment,
+            reached otherwise than by an agent, or its agent was revoked after the token
+            was created.
+        InvalidInputError: the public key is not an ed25519 PEM key.
+    """
+    token = get_enrollment_token(session, enrollment_id)
+    public_key = normalise_public_key(spec.public_key)
+    actor = agent_actor(spec.name)
+    target = session.scalars(
+        select(Target).options(selectinload(Target.environment)).where(Target.name == spec.name)
+    ).one_or_none()
+    if target is None:
+        target = create_target(
+            session,
+            actor,
+            TargetCreate(
+                name=spec.name,
+                environment=token.environment.name,
+                labels=dict(token.labels),
+                connection=ConnectionKind.AGENT,
+                organisation=token.organisation,
+            ),
+        )
+    elif target.environment_id != token.environment_id:
+        raise ConflictError(
+            f"target {spec.name!r} is in environment {target.environment.name}; this "
+            f"enrollment token is for {token.environment.name}",
+            details={"target": spec.name, "environment": target.environment.name},
+        )
+    elif target.connection != ConnectionKind.AGENT.value:
+        raise ConflictError(
+            f"target {spec.name!r} is reached by {target.connection}, not by an agent",
+            details={"target": spec.name, "connection": target.connection},
+        )
+    state = _state_for(session, target.id, lock=True)
+    readmitted = False
+    if state.revoked_at is not None:
+        # A revoked agent comes back only with a token created after the revocation.
+        if token.created_at <= state.revoked_at:
+            raise ConflictError(
+                f"target {spec.name!r}'s agent was revoked; enrolling it again needs an "
+                "enrollment token created after the revocation",
+                details={"target": spec.name, "revoked_at": _iso(state.revoked_at)},
+            )
+        state.revoked_at = None
+        readmitted = True
+    active = list(
+        session.scalars(
+            select(AgentCredential).where(
+                AgentCredential.target_id == target.id, AgentCredential.revoked_at.is_(None)
+            )
+        )
+    )
+    if any(credential.public_key != public_key for credential in active):
+        raise ConflictError(
+            f"target {spec.name!r} is registered with another public key; revoke its agent "
+            "(golive targets revoke-agent) before enrolling a new one",
+            details={"target": spec.name},
+        )
+    ever_registered = state.registered_at is not None
+    now = utcnow()
+    for credential in active:
+        credential.revoked_at = now
+    secret = _new_secret(CREDENTIAL_PREFIX)
+    session.add(
+        AgentCredential(
+            target_id=target.id,
+            prefix=secret[: len(CREDENTIAL_PREFIX) + 6],
+            secret_hash=hash_secret(secret),
+            public_key=public_key,
+            enrollment_token_id=token.id,
+            created_at=now,
+        )
+    )
+    state.facts = dict(spec.facts)
+    state.registered_at = now
+    state.updated_at = now
+    session.flush()
+    audit.record(
+        session,
+        actor=actor.name,
+        action="agent.register",
+        subject_type="target",
+        subject_id=spec.name,
+        after={
+            "environment": token.environment.name,
+            "enrollment_token": token.id,
+            "public_key_sha256": _fingerprint(public_key),
+            "facts": dict(spec.facts),
+            "credentials_replaced": len(active),
+            "readmitted": readmitted,
+        },
+    )
+    return Registered(target=target, credential=secret, created=not ever_registered or readmitted)
+
+
+@dataclass(frozen=True)
+class AgentIdentity:
+    target_id: int
+    target_name: str
+
+    @property
+    def actor(self) -> Actor:
+        return agent_actor(self.target_name)
+
+
+def authenticate_agent(session: Session, secret: str) -> AgentIdentity:
+    """The target behind a ``gla_`` credential.
+
+    Raises:
+        TargetRevokedError: the credential was revoked (401, ``target_revoked``).
+        AuthenticationError: anything else that is not a valid agent credential.
+    """
+    if not secret.startswith(CREDENTIAL_PREFIX):
+        raise AuthenticationError("this endpoint needs an agent credential (gla_…)")
+    row = session.execute(
+        select(AgentCredential.target_id, AgentCredential.revoked_at, Target.name)
+        .join(Target, Target.id == AgentCredential.target_id)
+        .where(AgentCredential.secret_hash == hash_secret(secret))
+    ).one_or_none()
+    if row is None:
+        raise AuthenticationError("the agent credential is not valid")
+    if row.revoked_at is not None:
+        raise revoked()
+    return AgentIdentity(target_id=row.target_id, target_name=row.name)
+
+
+def revoked() -> TargetRevokedError:
+    return TargetRevokedError(
+        "this agent's credential has been revoked; the agent must stop "
+        "(an admin revoked the target's agent, or a newer registration replaced it)"
+    )
+
+
+def revoke_agent(session: Session, actor: Actor, target_name: str) -> dict[str, Any]:
+    """Revoke the target's agent credentials; every later agent call is 401 target_revoked.
+
+    Revoking twice is a no-op. The agent may enroll again only with an enrollment token
+    created after this.
+    """
+    target = get_target(session, target_name)
+    state = _state_for(session, target.id, lock=True)
+    now = utcnow()
+    revoked_now = _rows(
+        session.execute(
+            update(AgentCredential)
+            .where(AgentCredential.target_id == target.id, AgentCredential.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if state.revoked_at is None:
+        state.revoked_at = now
+        state.updated_at = now
+    elif not revoked_now:
+        return _revocation(target_name, state, 0)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor.name,
+        action="agent.revoke",
+        subject_type="target",
+        subject_id=target_name,
+        after={"revoked_at": _iso(state.revoked_at), "credentials_revoked": revoked_now},
+    )
+    return _revocation(target_name, state, revoked_now)
+
+
+def _revocation(target_name: str, state: AgentState, count: int) -> dict[str, Any]:
+    return {
+        "target": target_name,
+        "revoked_at": _iso(state.revoked_at),
+        "credentials_revoked": count,
+    }
+
+
+# --- desired state (the check-in's 200 path) ------------------------------------
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    target: str
+    etag: str
+    inventory_digest: str | None
+    assignments: list[dict[str, Any]]
+
+    @property
+    def has_pending(self) -> bool:
+        return any(a["state"] == AssignmentState.PENDING.value for a in self.assignments)
+
+    def as_body(self, reported_inventory: str | None) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "etag": self.etag,
+            "poll_interval_seconds": POLL_INTERVAL_SECONDS,
+            "send_inventory": reported_inventory is not None
+            and reported_inventory != self.inventory_digest,
+            "assignments": self.assignments,
+        }
+
+
+def _active_assignments(session: Session, target_id: int) -> list[Assignment]:
+    return list(
+        session.scalars(
+            select(Assignment)
+            .options(
+                selectinload(Assignment.component),
+                selectinload(Assignment.version).selectinload(Version.component),
+            )
+            .where(Assignment.target_id == target_id, Assignment.state.in_(list(ACTIVE)))
+            .order_by(Assignment.id)
+        )
+    )
+
+
+def desired_state(session: Session, target_id: int) -> DesiredState:
+    """The target's unfinished assignments, oldest first, with the ETag that covers them."""
+    row = session.execute(
+        select(Target.name, AgentState.desired_generation, AgentState.inventory_digest)
+        .join(AgentState, AgentState.target_id == Target.id)
+        .where(Target.id == target_id)
+    ).one()
+    # The generation is read before the assignments: a change committed in between
+    # makes the next check-in a 200 again, never a 304 that hides it.
+    assignments = [a.for_agent() for a in _active_assignments(session, target_id)]
+    return DesiredState(
+        target=row.name,
+        etag=etag(target_id, row.desired_generation),
+        inventory_digest=row.inventory_digest,
+        assignments=assignments,
+    )
+
+
+def dispatch_pending(session: Session, target_id: int, actor: Actor) -> int:
+    """Mark the target's pending assignments dispatched (its agent has been told)."""
+    pending = session.scalars(
+        select(Assignment)
+        .where(
+            Assignment.target_id == target_id,
+            Assignment.state == AssignmentState.PENDING.value,
+        )
+        .order_by(Assignment.id)
+        .with_for_update()
+    ).all()
+    for assignment in pending:
+        move_assignment(session, actor, assignment, AssignmentState.DISPATCHED)
+    return len(pending)
+
+
+# --- assignments ----------------------------------------------------------------
+
+
+def bump_generation(session: Session, target_id: int) -> None:
+    """Move the target's desired-state generation on (its agent's ETag changes)."""
+    moved = _rows(
+        session.execute(
+            update(AgentState)
+            .where(AgentState.target_id == target_id)
+            .values(desired_generation=AgentState.desired_generation + 1, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if not moved:
+        session.add(
+            AgentState(target_id=target_id, desired_generation=1, facts={}, updated_at=utcnow())
+        )
+        session.flush()
+    else:
+        state = session.identity_map.get(session.identity_key(AgentState, (target_id,)))
+        if state is not None:
+            session.expire(state, ["desired_generation", "updated_at"])
+
+
+def _check_hooks(hooks: dict[str, str] | None) -> dict[str, str]:
+    given = dict(hooks or {})
+    unknown = sorted(set(given) - set(HOOKS))
+    if unknown:
+        raise InvalidInputError(
+            f"unknown hook(s) {', '.join(unknown)}; hooks are: {', '.join(HOOKS)}",
+            details={"unknown": unknown},
+        )
+    for name, command in given.items():
+        if not isinstance(command, str) or not command.strip() or len(command) > 4000:
+            raise InvalidInputError(f"hook {name} must be a shell command of 1-4000 characters")
+    return {name: given[name] for name in HOOKS if name in given}
+
+
+def _active_for_component(session: Session, target_id: int, component_id: int) -> int | None:
+    return session.scalars(
+        select(Assignment.id)
+        .where(
+            Assignment.target_id == target_id,
+            Assignment.component_id == component_id,
+            Assignment.state.in_(list(ACTIVE)),
+        )
+        .order_by(Assignment.id)
+        .limit(1)
+    ).first()
+
+
+def create_assignment(
+    session: Session,
+    actor: Actor,
+    *,
+    target: Target,
+    version: Version,
+    action: AssignmentAction | str = AssignmentAction.INSTALL,
+    hooks: dict[str, str] | None = None,
+    hook_timeout_seconds: int = DEFAULT_HOOK_TIMEOUT_SECONDS,
+    keep_releases: int = DEFAULT_KEEP_RELEASES,
+    deployment_id: int | None = None,
+    reason: str | None = None,
+) -> Assignment:
+    """Give ``target`` the job of installing (or removing) ``version``; the engine's call.
+
+    Raises:
+        PolicyError: an install of a version the target's environment may not receive
+            (media.service.require_deployable). Removing is always allowed: it is how a
+            withdrawn version leaves a target.
+        ConflictError: the target already has an unfinished assignment of the component
+            (its id is named in the message and details).
+        InvalidInputError: unknown hooks, or timeouts and release counts out of range.
+    """
+    try:
+        wanted = AssignmentAction(action)
+    except ValueError:
+        raise InvalidInputError(f"action must be install or remove, not {action!r}") from None
+    checked_hooks = _check_hooks(hooks)
+    if not 1 <= hook_timeout_seconds <= MAX_HOOK_TIMEOUT_SECONDS:
+        raise InvalidInputError(
+            f"hook_timeout_seconds must be between 1 and {MAX_HOOK_TIMEOUT_SECONDS}"
+        )
+    if not 1 <= keep_releases <= MAX_KEEP_RELEASES:
+        raise InvalidInputError(f"keep_releases must be between 1 and {MAX_KEEP_RELEASES}")
+    if wanted is AssignmentAction.INSTALL:
+        require_deployable(session, version, target.environment)
+    # Moving the generation first takes the target's agent-state row lock (PostgreSQL),
+    # so two writers cannot both find no active assignment below.
+    bump_generation(session, target.id)
+    active = _active_for_component(session, target.id, version.component_id)
+    if active is not None:
+        raise ConflictError(
+            f"target {target.name} already has unfinished assignment {active} for component "
+            f"{version.component.name}; wait for it to finish or fail first",
+            details={"assignment_id": active, "target": target.name},
+        )
+    now = utcnow()
+    assignment = Assignment(
+        deployment_id=deployment_id,
+        target=target,
+        component_id=version.component_id,
+        version=version,
+        action=wanted.value,
+        state=AssignmentState.PENDING.value,
+        hooks=checked_hooks,
+        hook_timeout_seconds=hook_timeout_seconds,
+        keep_releases=keep_releases,
+        reason=reason,
+        created_by=actor.name,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(assignment)
+    session.flush()
+    session.add(
+        AssignmentEvent(
+            assignment_id=assignment.id,
+            from_state=None,
+            state=AssignmentState.PENDING.value,
+            actor=actor.name,
+            reason=reason,
+            recorded_at=now,
+        )
+    )
+    session.flush()
+    audit.record(
+        session,
+        actor=actor.name,
+        action="assignment.create",
+        subject_type="assignment",
+        subject_id=str(assignment.id),
+        after=assignment.as_dict(),
+        reason=reason,
+    )
+    return assignment
+
+
+def move_assignment(
+    session: Session,
+    actor: Actor,
+    assignment: Assignment,
+    wanted: AssignmentState,
+    *,
+    reason: str | None = None,
+    output: str | None = None,
+    reported_at: datetime | None = None,
+    by_agent: bool = False,
+) -> bool:
+    """Move an assignment to ``wanted`` and record it (event, outcome, generation, audit).
+
+    Agents may make the moves of ``rules.REPORT_TRANSITIONS``; the server (the engine,
+    other executors) those of ``rules.SERVER_TRANSITIONS``. On ``succeeded`` an install
+    is recorded as installed on the target and a remove deletes that record; a terminal
+    outcome is added to the target's install history.
+
+    Returns:
+        False when the assignment already is in ``wanted`` (nothing written).
+
+    Raises:
+        ConflictError: the move is not allowed (for instance out of a terminal state).
+    """
+    current = AssignmentState(assignment.state)
+    table = REPORT_TRANSITIONS if by_agent else SERVER_TRANSITIONS
+    if not check_move(assignment.id, current, wanted, table):
+        return False
+    now = utcnow()
+    kept_output = truncate_output(output)
+    assignment.state = wanted.value
+    assignment.updated_at = now
+    if reason is not None:
+        assignment.reason = reason
+    if kept_output is not None:
+        assignment.output = kept_output
+    if wanted.is_terminal:
+        assignment.finished_at = now
+    session.add(
+        AssignmentEvent(
+            assignment_id=assignment.id,
+            from_state=current.value,
+            state=wanted.value,
+            actor=actor.name,
+            reason=reason,
+            output=kept_output,
+            reported_at=reported_at,
+            recorded_at=now,
+        )
+    )
+    if wanted in (AssignmentState.SUCCEEDED, AssignmentState.FAILED, AssignmentState.ROLLED_BACK):
+        _record_outcome(session, actor, assignment, wanted, reason, now)
+    bump_generation(session, assignment.target_id)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor.name,
+        action=f"assignment.{wanted.value}",
+        subject_type="assignment",
+        subject_id=str(assignment.id),
+        before={"state": current.value},
+        after={
+            "state": wanted.value,
+            "target": assignment.target.name,
+            "component": assignment.component.name,
+            "version": assignment.version.version,
+            "action": assignment.action,
+        },
+        reason=reason,
+    )
+    return True
+
+
+def _record_outcome(
+    session: Session,
+    actor: Actor,
+    assignment: Assignment,
+    outcome: AssignmentState,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    version = assignment.version
+    session.add(
+        InstallRecord(
+            target_id=assignment.target_id,
+            component_id=assignment.component_id,
+            version_id=version.id,
+            action=assignment.action,
+            outcome=outcome.value,
+            digest=version.digest,
+            assignment_id=assignment.id,
+            deployment_id=assignment.deployment_id,
+            reason=reason,
+            actor=actor.name,
+            recorded_at=now,
+        )
+    )
+    if outcome is not AssignmentState.SUCCEEDED:
+        return  # failed or rolled back: the target runs what it ran before
+    where = (
+        Installed.target_id == assignment.target_id,
+        Installed.component_id == assignment.component_id,
+    )
+    if assignment.action == AssignmentAction.REMOVE.value:
+        session.execute(
+            delete(Installed).where(*where).execution_options(synchronize_session="fetch")
+        )
+        return
+    present = session.scalars(select(Installed).where(*where)).one_or_none()
+    if present is None:
+        present = Installed(target_id=assignment.target_id, component_id=assignment.component_id)
+        session.add(present)
+    present.version_id = version.id
+    present.digest = version.digest
+    present.installed_at = now
+    present.assignment_id = assignment.id
+    present.deployment_id = assignment.deployment_id
+
+
+def get_assignment(session: Session, assignment_id: int) -> Assignment:
+    found = session.scalars(
+        select(Assignment)
+        .options(
+            selectinload(Assignment.target),
+            selectinload(Assignment.component),
+            selectinload(Assignment.version).selectinload(Version.component),
+            selectinload(Assignment.events),
+        )
+        .where(Assignment.id == assignment_id)
+    ).one_or_none()
+    if found is None:
+        raise NotFoundError(
+            f"assignment {assignment_id} not found", details={"assignment_id": assignment_id}
+        )
+    return found
+
+
+def list_assignments(
+    session: Session,
+    *,
+    target: str | None = None,
+    state: AssignmentState | None = None,
+    deployment_id: int | None = None,
+    limit: int,
+    offset: int,
+) -> list[Assignment]:
+    """Assignments, newest first, by target, state and deployment."""
+    query = (
+        select(Assignment)
+        .options(
+            selectinload(Assignment.target),
+            selectinload(Assignment.component),
+            selectinload(Assignment.version).selectinload(Version.component),
+        )
+        .order_by(Assignment.id.desc())
+    )
+    if target is not None:
+        query = query.where(Assignment.target_id == get_target(session, target).id)
+    if state is not None:
+        query = query.where(Assignment.state == state.value)
+    if deployment_id is not None:
+        query = query.where(Assignment.deployment_id == deployment_id)
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+# --- reports and inventory ------------------------------------------------------
+
+
+def report(session: Session, agent: AgentIdentity, spec: Report) -> Assignment:
+    """Apply an agent's report on one of its target's assignments.
+
+    Repeating the current state is a no-op; a move out of a terminal state is refused.
+
+    Raises:
+        InvalidInputError: a state agents do not report (pending, dispatched, skipped).
+        NotFoundError: no such assignment on the agent's target.
+        ConflictError: the move is not allowed.
+    """
+    if spec.state not in REPORTABLE:
+        shown = ", ".join(state.value for state in AssignmentState if state in REPORTABLE)
+        raise InvalidInputError(f"an agent reports one of {shown}, not {spec.state.value}")
+    assignment = session.scalars(
+        select(Assignment)
+        .where(Assignment.id == spec.assignment_id, Assignment.target_id == agent.target_id)
+        .with_for_update()
+    ).one_or_none()
+    if assignment is None:
+        raise NotFoundError(
+            f"assignment {spec.assignment_id} is not one of target {agent.target_name}'s",
+            details={"assignment_id": spec.assignment_id},
+        )
+    moved = move_assignment(
+        session,
+        agent.actor,
+        assignment,
+        spec.state,
+        reason=spec.reason,
+        output=spec.output,
+        reported_at=spec.at,
+        by_agent=True,
+    )
+    if moved:
+        session.execute(
+            update(AgentState)
+            .where(AgentState.target_id == agent.target_id)
+            .values(last_report_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    return assignment
+
+
+def record_inventory(session: Session, agent: AgentIdentity, spec: Inventory) -> str:
+    """Store the agent's inventory and its digest; audit what it found unauthorised.
+
+    The digest is taken over the fields the agent sent (docs/agent-protocol.md,
+    "Inventory"), so it equals the one the agent sends with its check-ins.
+
+    Returns:
+        The sha256 of the canonical inventory.
+    """
+    body = spec.model_dump(mode="json", exclude_unset=True)
+    digest = inventory_digest(body)
+    state = _state_for(session, agent.target_id, lock=True)
+    if state.inventory_digest == digest:
+        return digest
+    now = utcnow()
+    state.inventory = {
+        "installed": sorted(
+            (entry.model_dump(mode="json") for entry in spec.installed),
+            key=lambda entry: str(entry["component"]),
+        ),
+        "unauthorised": [entry.model_dump(mode="json") for entry in spec.unauthorised],
+    }
+    state.inventory_digest = digest
+    state.last_report_at = now
+    state.updated_at = now
+    session.flush()
+    audit.record(
+        session,
+        actor=agent.actor.name,
+        action="agent.inventory",
+        subject_type="target",
+        subject_id=agent.target_name,
+        after={
+            "digest": digest,
+            "installed": len(spec.installed),
+            "unauthorised": len(spec.unauthorised),
+        },
+    )
+    if spec.unauthorised:
+        audit.record(
+            session,
+            actor=agent.actor.name,
+            action="agent.unauthorised",
+            subject_type="target",
+            subject_id=agent.target_name,
+            after={"unauthorised": state.inventory["unauthorised"]},
+            reason="the agent found a component's current release where golive never put it",
+        )
+    return digest
+
+
+# --- what is installed where ----------------------------------------------------
+
+
+def installed_on(session: Session, target_name: str) -> dict[str, Any]:
+    """What golive recorded as installed on a target, against what its agent reported."""
+    target = get_target(session, target_name)
+    records = session.scalars(
+        select(Installed)
+        .options(
+            selectinload(Installed.target),
+            selectinload(Installed.component),
+            selectinload(Installed.version),
+        )
+        .where(Installed.target_id == target.id)
+    ).all()
+    state = session.get(AgentState, target.id)
+    inventory = state.inventory if state is not None else None
+    reported = {str(entry["component"]): entry for entry in (inventory or {}).get("installed", [])}
+    items: list[dict[str, Any]] = []
+    for record in sorted(records, key=lambda r: r.component.name):
+        shown = record.as_dict()
+        seen = reported.pop(record.component.name, None)
+        shown["reported"] = seen
+        shown["matches"] = (
+            None
+            if inventory is None
+            else seen is not None
+            and seen.get("digest") == record.digest
+            and seen.get("version") == record.version.version
+        )
+        items.append(shown)
+    unauthorised = list((inventory or {}).get("unauthorised", []))
+    active = session.scalar(
+        select(func.count(AgentCredential.id)).where(
+            AgentCredential.target_id == target.id, AgentCredential.revoked_at.is_(None)
+        )
+    )
+    return {
+        "target": target.name,
+        "environment": target.environment.name,
+        "installed": items,
+        "unrecorded": sorted(reported.values(), key=lambda entry: str(entry["component"])),
+        "unauthorised": unauthorised,
+        "has_unauthorised": bool(unauthorised),
+        "inventory_digest": state.inventory_digest if state is not None else None,
+        "agent": {
+            "enrolled": bool(active),
+            "registered_at": _iso(state.registered_at) if state is not None else None,
+            "revoked_at": _iso(state.revoked_at) if state is not None else None,
+            "last_report_at": _iso(state.last_report_at) if state is not None else None,
+            "facts": dict(state.facts) if state is not None else {},
+        },
+    }
+
+
+def install_history(
+    session: Session, target_name: str, *, limit: int = 100, offset: int = 0
+) -> list[InstallRecord]:
+    """What was installed, removed, failed or rolled back on a target, newest first."""
+    target = get_target(session, target_name)
+    return list(
+        session.scalars(
+            select(InstallRecord)
+            .options(
+                selectinload(InstallRecord.target),
+                selectinload(InstallRecord.component),
+                selectinload(InstallRecord.version),
+            )
+            .where(InstallRecord.target_id == target.id)
+            .order_by(InstallRecord.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+
+
+# --- rules other rooms consult --------------------------------------------------
+
+
+def _version_in_use(session: Session, version: Version) -> str | None:
+    where_installed = session.scalars(
+        select(Target.name)
+        .join(Installed, Installed.target_id == Target.id)
+        .where(Installed.version_id == version.id)
+        .order_by(Target.name)
+        .limit(4)
+    ).all()
+    unfinished = session.scalars(
+        select(Assignment.id)
+        .where(Assignment.version_id == version.id, Assignment.state.in_(list(ACTIVE)))
+        .order_by(Assignment.id)
+        .limit(4)
+    ).all()
+    reasons = []
+    if where_installed:
+        more = " and others" if len(where_installed) > 3 else ""
+        reasons.append(f"installed on {', '.join(where_installed[:3])}{more}")
+    if unfinished:
+        more = " and others" if len(unfinished) > 3 else ""
+        ids = ", ".join(str(i) for i in unfinished[:3])
+        reasons.append(f"needed by unfinished assignment(s) {ids}{more}")
+    return "; ".join(reasons) or None
+
+
+def _unfinished_assignments_block_delete(session: Session, target_id: int) -> str | None:
+    unfinished = session.scalars(
+        select(Assignment.id)
+        .where(Assignment.target_id == target_id, Assignment.state.in_(list(ACTIVE)))
+        .order_by(Assignment.id)
+    ).all()
+    if not unfinished:
+        return None
+    ids = ", ".join(str(i) for i in unfinished)
+    return (
+        f"the target has {len(unfinished)} unfinished assignment(s) ({ids}); "
+        "let them finish or fail first"
+    )
+
+
+IN_USE_RULES.append(_version_in_use)
+TARGET_DELETE_GUARDS.append(_unfinished_assignments_block_delete)

@@ -1,0 +1,1 @@
+"""Deployments: plans, strategies, the engine and the executors that reach targets."""
