@@ -26,6 +26,17 @@ from pathlib import Path
 import httpx
 
 CHUNK = 1024 * 1024
+DRAIN_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+"""
 
 
 def free_port() -> int:
@@ -94,6 +105,44 @@ def main() -> int:
         (work / "copy.bin").unlink()
         sha_time = timed(["openssl", "dgst", "-sha256", str(source)])
 
+        # Context: the same upload to an app that only receives and discards it, on the
+        # same server stack (uvicorn, httptools, uvloop): the cost of HTTP alone here.
+        (work / "drain_app.py").write_text(DRAIN_APP)
+        drain_port = free_port()
+        drain = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "drain_app:app",
+                "--port",
+                str(drain_port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(300):
+                try:
+                    httpx.get(f"http://127.0.0.1:{drain_port}/", timeout=1)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            started = time.perf_counter()
+            httpx.post(
+                f"http://127.0.0.1:{drain_port}/",
+                content=file_chunks(source),
+                timeout=3600,
+                headers={"Content-Length": str(size)},
+            ).raise_for_status()
+            drain_time = time.perf_counter() - started
+        finally:
+            drain.terminate()
+            drain.wait(timeout=30)
+
         started = time.perf_counter()
         answer = httpx.post(
             f"{url}/api/v1/components/bench/versions",
@@ -115,6 +164,7 @@ def main() -> int:
         for label, seconds in (
             ("cp", cp_time),
             ("openssl dgst -sha256", sha_time),
+            ("HTTP upload alone (discarded)", drain_time),
             ("golive ingest (HTTP, hash, fsync)", ingest_time),
         ):
             print(f"{label:<34}{seconds:>10.2f}{mb / seconds:>10.0f}")

@@ -26,7 +26,10 @@ from golive.errors import PayloadTooLargeError
 
 BUFFER_BYTES = 4 * 1024 * 1024
 QUEUE_DEPTH = 4
-SYNC_EVERY_BYTES = 128 * 1024 * 1024  # start writeback early so the final fsync is short
+# Every this many bytes the writer asks the kernel to start writing back what it has
+# (posix_fadvise DONTNEED starts writeback without waiting for it and keeps the page
+# cache from filling with the upload), so the final fsync finds little left to do.
+WRITEBACK_EVERY_BYTES = 32 * 1024 * 1024
 _DONE: list[bytes] = []
 
 
@@ -68,7 +71,8 @@ class _Sink:
         self.fd = fd
         self.hash = hashlib.sha256()
         self.size = 0
-        self._unsynced = 0
+        self._written = 0
+        self._flushed_to = 0
         self.hasher = _Worker("golive-ingest-hash", self._hash)
         self.writer = _Worker("golive-ingest-write", self._write)
         self.hasher.start()
@@ -88,10 +92,12 @@ class _Sink:
                 pending.pop(0)
             if pending and written:
                 pending[0] = pending[0][written:]
-        self._unsynced += written_total
-        if self._unsynced >= SYNC_EVERY_BYTES:
-            os.fdatasync(self.fd)
-            self._unsynced = 0
+        self._written += written_total
+        if self._written - self._flushed_to >= WRITEBACK_EVERY_BYTES:
+            os.posix_fadvise(
+                self.fd, self._flushed_to, self._written - self._flushed_to, os.POSIX_FADV_DONTNEED
+            )
+            self._flushed_to = self._written
 
     def _check(self) -> None:
         for worker in (self.hasher, self.writer):
