@@ -9,6 +9,7 @@ later; read transactions stay deferred and never block writers.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -191,18 +192,24 @@ class SchemaStatus:
         return {"state": self.state, "current": self.current, "head": self.head}
 
 
-def schema_status(engine: Engine) -> SchemaStatus:
+@functools.cache
+def _code_revisions() -> tuple[str, frozenset[str]]:
+    """This code's head revision and every revision it knows (read once per process)."""
     script = ScriptDirectory.from_config(alembic_config())
     head = script.get_current_head()
     if head is None:  # pragma: no cover - the package always ships migrations
         raise SchemaError("golive ships no migrations; the installation is broken.")
+    return head, frozenset(rev.revision for rev in script.walk_revisions())
+
+
+def schema_status(engine: Engine) -> SchemaStatus:
+    head, known = _code_revisions()
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     if current is None:
         return SchemaStatus("missing", None, head)
     if current == head:
         return SchemaStatus("current", current, head)
-    known = {rev.revision for rev in script.walk_revisions()}
     return SchemaStatus("older" if current in known else "newer", current, head)
 
 

@@ -7,7 +7,11 @@ import logging
 import sys
 from typing import Any
 
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's coloured copy of the message
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -50,3 +54,5 @@ def configure(log_format: str = "human", level: int = logging.INFO) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # golive logs each request itself
+    # Alembic announces its dialect each time the schema is checked (every health probe).
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
