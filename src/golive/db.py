@@ -116,7 +116,7 @@ class Database:
         # here instead of in SQLite's busy handler, which sleeps in steps of milliseconds.
         self._write_turn: threading.RLock | None = threading.RLock() if self.is_sqlite else None
 
-    @property
+    @functools.cached_property
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
 
