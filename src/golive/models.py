@@ -15,6 +15,7 @@ from golive.audit.chain import AuditEvent, AuditHead
 from golive.auth.models import ApiToken, Principal
 from golive.db import Base
 from golive.deployments.executors.ssh_endpoints import SshEndpoint
+from golive.deployments.models import Deployment, DeploymentEvent, DeploymentVersion
 from golive.hardware.models import HardwareItem, HardwareModel
 from golive.inventory.models import Component, Environment, Target
 from golive.media.models import Attachment, Blob, Version
@@ -33,6 +34,9 @@ __all__ = [
     "AuditHead",
     "Blob",
     "Component",
+    "Deployment",
+    "DeploymentEvent",
+    "DeploymentVersion",
     "EnrollmentToken",
     "Environment",
     "HardwareItem",

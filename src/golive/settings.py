@@ -33,6 +33,7 @@ class Settings:
     max_upload_bytes: int = 64 * 1024**3
     tuf_refresh_seconds: float = 300.0
     ssh_poll_seconds: float = 2.0
+    deploy_tick_seconds: float = 1.0
     blob_backend: str = "local"
     s3_bucket: str = ""
     s3_prefix: str = ""

@@ -16,6 +16,7 @@ from golive.auth.service import SYSTEM, create_principal, issue_token
 from golive.inventory.schemas import ComponentCreate, EnvironmentCreate, TargetCreate
 from golive.inventory.service import create_component, create_environment, create_target
 from tests.agents import role_cells as agent_cells
+from tests.deployments import role_cells as deployment_cells
 from tests.hardware import role_cells as hardware_cells
 from tests.support.live import LiveServer
 from tests.workorders import role_cells as work_order_cells
@@ -110,6 +111,10 @@ ENDPOINTS += [
     Cell(method, path, allowed, body, success)
     for method, path, allowed, body, success in work_order_cells.CELLS
 ]
+ENDPOINTS += [
+    Cell(method, path, allowed, body, success)
+    for method, path, allowed, body, success in deployment_cells.CELLS
+]
 PUBLIC = [
     Cell("GET", "/api/v1/health", ALL),
     Cell("GET", "/tuf/metadata/{root}", ALL),
@@ -130,6 +135,8 @@ def _fill(value: Any, slug: str, token: int) -> Any:
     if isinstance(value, str):
         for placeholder, own in work_order_cells.IDS.get(slug, {}).items():
             value = value.replace(placeholder, own)
+        for placeholder, own in deployment_cells.IDS.get(slug, {}).items():
+            value = value.replace(placeholder, own)
         return (
             value.replace("{s}", slug)
             .replace("{token}", str(token))
@@ -139,6 +146,8 @@ def _fill(value: Any, slug: str, token: int) -> Any:
         )
     if isinstance(value, dict):
         return {k: _fill(v, slug, token) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, slug, token) for v in value]
     return value
 
 
@@ -163,6 +172,7 @@ def _objects_for_every_role(live: LiveServer) -> dict[Role, int]:
             hardware_cells.setup(session, slug)
             agent_cells.setup(session, slug)
             work_order_cells.setup(session, slug, role)
+            deployment_cells.setup(session, slug)
             create_component(
                 session,
                 SYSTEM,

@@ -24,6 +24,8 @@ from golive.audit.api import router as audit_router
 from golive.auth.api import router as auth_router
 from golive.auth.roles import Permission
 from golive.db import Database
+from golive.deployments.api import router as deployments_router
+from golive.deployments.engine import keep_deploying
 from golive.deployments.executors.ssh_dispatch import SshDispatcher, keep_dispatching
 from golive.deployments.executors.ssh_endpoints import router as ssh_router
 from golive.errors import GoliveError
@@ -106,12 +108,15 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         # Agentless targets: the server itself carries out their assignments over SSH.
         dispatcher = SshDispatcher(database, app.state.blobs, settings.keys_dir, settings.work_dir)
         pusher = asyncio.create_task(keep_dispatching(dispatcher, settings.ssh_poll_seconds, stop))
+        # The deployment engine runs inside the server by default (DESIGN.md, "Embedded").
+        deployer = asyncio.create_task(keep_deploying(database, settings.deploy_tick_seconds, stop))
         try:
             yield
         finally:
             stop.set()
             await refresher
             await pusher
+            await deployer
 
     app = FastAPI(
         lifespan=lifespan,
@@ -183,6 +188,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(hardware_router)
     app.include_router(work_orders_router)
     app.include_router(ssh_router)
+    app.include_router(deployments_router)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, streamed=UPLOADS)
     app.add_middleware(ObserveMiddleware, metrics=metrics)

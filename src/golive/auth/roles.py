@@ -34,6 +34,9 @@ class Permission(StrEnum):
     HARDWARE_WRITE = "hardware:write"
     WORK_ORDERS_READ = "work_orders:read"
     WORK_ORDERS_MANAGE = "work_orders:manage"
+    DEPLOYMENTS_READ = "deployments:read"
+    DEPLOYMENTS_RUN = "deployments:run"
+    DEPLOYMENTS_CONFIRM = "deployments:confirm"
 
 
 _STAFF = frozenset(
@@ -70,6 +73,10 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     # closing also needs the order's assigned role (workorders/service.py).
     Permission.WORK_ORDERS_READ: _STAFF | {Role.END_USER},
     Permission.WORK_ORDERS_MANAGE: frozenset({Role.DEPLOYMENT_MANAGER}),
+    Permission.DEPLOYMENTS_READ: _STAFF,
+    Permission.DEPLOYMENTS_RUN: frozenset({Role.DEPLOYMENT_MANAGER, Role.DEPLOYER}),
+    # Confirming the next wave of a phased deployment is a person's decision (issue 5).
+    Permission.DEPLOYMENTS_CONFIRM: frozenset({Role.DEPLOYMENT_MANAGER}),
 }
 
 

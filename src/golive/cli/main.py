@@ -17,6 +17,7 @@ from golive.audit.cli import audit
 from golive.auth.cli import login, principals, tokens, whoami
 from golive.cli import local
 from golive.cli.output import errors
+from golive.deployments.cli import deploy, deployments
 from golive.deployments.executors import ssh_endpoints  # registers `golive targets ssh`
 from golive.errors import GoliveError
 from golive.hardware.cli import hardware
@@ -68,6 +69,8 @@ app.add_typer(media, name="media")
 app.add_typer(hardware, name="hardware")
 app.add_typer(assignments, name="assignments")
 app.add_typer(work_orders, name="work-orders")
+app.command("deploy")(deploy)
+app.add_typer(deployments, name="deployments")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,340 @@
+"""The deployment engine: a durable state machine in the records (DESIGN.md, "Shape").
+
+``tick`` looks at every active deployment once. For each it claims the deployment's row
+(``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two engine processes never act on
+the same deployment at once; SQLite serialises writers anyway), builds the strategies'
+snapshot from the records, asks ``strategies.next_actions`` what to do, and carries the
+actions out in that one write transaction. Every action is idempotent: an assignment is
+created only where the records hold none for the (deployment, target, component), so a
+crash between ticks loses nothing and repeats nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from golive import audit
+from golive.agents.models import Assignment
+from golive.agents.rules import AssignmentAction, AssignmentState
+from golive.agents.service import create_assignment, move_assignment
+from golive.auth.roles import Role
+from golive.auth.service import Actor
+from golive.db import Database, utcnow
+from golive.deployments import service, strategies
+from golive.deployments.models import ACTIVE, Deployment, DeploymentState, DeploymentVersion
+from golive.deployments.strategies import (
+    Action,
+    Complete,
+    Dispatch,
+    FailTargets,
+    Halt,
+    RollBack,
+    Skip,
+    WaitForConfirmation,
+    WaitUntil,
+    WaveFinished,
+)
+from golive.errors import GoliveError
+from golive.inventory.models import Target
+from golive.media.models import Version
+
+log = logging.getLogger("golive.engine")
+ENGINE = Actor("engine:deployments", frozenset({Role.AGENT}))
+_D = DeploymentState
+_S = AssignmentState
+_CANCELLABLE = (_S.PENDING, _S.DISPATCHED)
+# Steps per deployment per tick: a wave that finishes lets the next one start at once.
+_STEPS = 8
+
+
+def tick(db: Database, now: datetime | None = None) -> int:
+    """Move every active deployment on as far as its records allow at ``now``.
+
+    Returns:
+        How many deployments changed.
+    """
+    moment = now if now is not None else utcnow()
+    with db.reading() as session:
+        ids = session.scalars(
+            select(Deployment.id)
+            .where(
+                Deployment.state.in_([state.value for state in ACTIVE]),
+                (Deployment.planned_start.is_(None)) | (Deployment.planned_start <= moment),
+            )
+            .order_by(Deployment.id)
+        ).all()
+    changed = 0
+    for deployment_id in ids:
+        try:
+            with db.writing() as session:
+                if step(session, deployment_id, moment):
+                    changed += 1
+        except Exception:
+            log.exception("deployment %s: the engine step failed; trying again", deployment_id)
+    return changed
+
+
+def _claim(session: Session, deployment_id: int) -> Deployment | None:
+    return session.scalars(
+        select(Deployment)
+        .options(
+            selectinload(Deployment.environment),
+            selectinload(Deployment.versions).selectinload(DeploymentVersion.version),
+            selectinload(Deployment.versions).selectinload(DeploymentVersion.component),
+        )
+        .where(
+            Deployment.id == deployment_id,
+            Deployment.state.in_([state.value for state in ACTIVE]),
+        )
+        .with_for_update(skip_locked=True)
+    ).one_or_none()
+
+
+def step(session: Session, deployment_id: int, now: datetime) -> bool:
+    """One deployment's step in the caller's transaction; True when anything was written."""
+    deployment = _claim(session, deployment_id)
+    if deployment is None:
+        return False  # another engine holds it, or it has just finished
+    changed = False
+    if deployment.state == _D.PLANNED.value:
+        _set_state(session, deployment, _D.RUNNING, now)
+        deployment.started_at = now
+        changed = True
+    for _ in range(_STEPS):
+        plan, progress, parts = service.snapshot(session, deployment)
+        actions = strategies.next_actions(plan, progress, now)
+        acted = _apply(session, deployment, actions, parts, now)
+        changed = changed or acted
+        if not acted or deployment.is_final:
+            break
+        session.flush()
+    if changed:
+        deployment.updated_at = now
+    return changed
+
+
+def _set_state(
+    session: Session,
+    deployment: Deployment,
+    state: DeploymentState,
+    now: datetime,
+    reason: str | None = None,
+) -> bool:
+    if deployment.state == state.value:
+        return False
+    before = deployment.state
+    deployment.state = state.value
+    if reason is not None:
+        deployment.reason = reason
+    service.add_event(session, deployment, state.value, now, reason=reason)
+    session.flush()
+    audit.record(
+        session,
+        actor=ENGINE.name,
+        action=f"deployment.{state.value}",
+        subject_type="deployment",
+        subject_id=str(deployment.id),
+        before={"state": before},
+        after={"state": state.value},
+        reason=reason,
+    )
+    return True
+
+
+def _apply(
+    session: Session,
+    deployment: Deployment,
+    actions: list[Action],
+    parts: service.Split,
+    now: datetime,
+) -> bool:
+    changed = False
+    waits = [a.moment for a in actions if isinstance(a, WaitUntil)]
+    waiting_until = min(waits) if waits else None
+    if deployment.waiting_until != waiting_until:
+        deployment.waiting_until = waiting_until
+    halted = next((a for a in actions if isinstance(a, Halt)), None)
+    for action in actions:
+        if isinstance(action, WaveFinished):
+            key = str(action.wave_index)
+            if key not in deployment.wave_finished:
+                deployment.wave_finished = {**deployment.wave_finished, key: now.isoformat()}
+                service.add_event(session, deployment, "wave_finished", now, wave=key)
+                changed = True
+        elif isinstance(action, Dispatch):
+            changed = _dispatch(session, deployment, action, parts, now) or changed
+        elif isinstance(action, Skip | FailTargets):
+            changed = _close(session, deployment, action, parts, now) or changed
+        elif isinstance(action, RollBack):
+            changed = _roll_back(session, deployment, action, now) or changed
+        elif isinstance(action, Complete):
+            changed = _set_state(session, deployment, _D(action.outcome), now) or changed
+            deployment.finished_at = now
+            deployment.waiting_until = None
+            return True
+    if halted is not None:
+        changed = _set_state(session, deployment, _D.HALTED, now, halted.reason) or changed
+    elif any(isinstance(a, WaitForConfirmation) for a in actions):
+        if deployment.state == _D.RUNNING.value:
+            changed = _set_state(session, deployment, _D.WAITING_FOR_CONFIRMATION, now) or changed
+    elif deployment.state in (_D.HALTED.value, _D.WAITING_FOR_CONFIRMATION.value):
+        changed = _set_state(session, deployment, _D.RUNNING, now) or changed
+    return changed
+
+
+def _targets(session: Session, names: tuple[str, ...]) -> dict[str, Target]:
+    found = session.scalars(
+        select(Target).options(selectinload(Target.environment)).where(Target.name.in_(names))
+    )
+    return {target.name: target for target in found}
+
+
+def _create(
+    session: Session,
+    deployment: Deployment,
+    target: Target,
+    version: Version,
+    action: str,
+    reason: str,
+    now: datetime,
+) -> Assignment | None:
+    """Create one assignment in a savepoint; a refusal is recorded as an event."""
+    try:
+        with session.begin_nested():
+            return create_assignment(
+                session,
+                ENGINE,
+                target=target,
+                version=version,
+                action=action,
+                hooks=dict(deployment.hooks),
+                hook_timeout_seconds=deployment.hook_timeout_seconds,
+                deployment_id=deployment.id,
+                reason=reason,
+            )
+    except GoliveError as refused:
+        service.add_event(
+            session, deployment, "refused", now, target=target.name, reason=refused.message
+        )
+        return None
+
+
+def _dispatch(
+    session: Session,
+    deployment: Deployment,
+    action: Dispatch,
+    parts: service.Split,
+    now: datetime,
+) -> bool:
+    key = str(action.wave_index)
+    changed = False
+    if key not in deployment.wave_started:
+        deployment.wave_started = {**deployment.wave_started, key: now.isoformat()}
+        service.add_event(
+            session, deployment, "wave_started", now, wave=key, targets=len(action.targets)
+        )
+        changed = True
+    missing = [
+        (name, item)
+        for name in action.targets
+        for item in deployment.versions
+        if (name, item.component_id) not in parts.live
+    ]
+    if not missing:
+        return changed
+    targets = _targets(session, tuple(sorted({name for name, _ in missing})))
+    reason = f"deployment {deployment.id}, wave {action.wave_index}"
+    for name, item in missing:
+        made = _create(
+            session, deployment, targets[name], item.version, deployment.action, reason, now
+        )
+        if made is not None:
+            parts.live[(name, item.component_id)] = made
+            changed = True
+    return changed
+
+
+def _close(
+    session: Session,
+    deployment: Deployment,
+    action: Skip | FailTargets,
+    parts: service.Split,
+    now: datetime,
+) -> bool:
+    wanted = _S.SKIPPED if isinstance(action, Skip) else _S.FAILED
+    targets = _targets(session, action.targets)
+    changed = False
+    for name in action.targets:
+        for item in deployment.versions:
+            found = parts.live.get((name, item.component_id))
+            if found is None:
+                found = _create(
+                    session,
+                    deployment,
+                    targets[name],
+                    item.version,
+                    deployment.action,
+                    action.reason,
+                    now,
+                )
+                if found is None:
+                    continue
+                parts.live[(name, item.component_id)] = found
+            if AssignmentState(found.state) in _CANCELLABLE or (
+                wanted is _S.FAILED and not found.is_terminal
+            ):
+                changed = (
+                    move_assignment(session, ENGINE, found, wanted, reason=action.reason) or changed
+                )
+    return changed
+
+
+def _roll_back(session: Session, deployment: Deployment, action: RollBack, now: datetime) -> bool:
+    targets = _targets(session, action.targets)
+    made: dict[str, list[int]] = {}
+    for name in action.targets:
+        if name in deployment.rollback_assignments:
+            continue
+        target = targets[name]
+        ids: list[int] = []
+        for item in deployment.versions:
+            good = service.last_known_good(session, deployment.id, target.id, item.component_id)
+            reason = f"rollback of deployment {deployment.id}: {action.reason}"
+            if good is not None:
+                install = AssignmentAction.INSTALL.value
+                created = _create(session, deployment, target, good.version, install, reason, now)
+            elif deployment.action == AssignmentAction.INSTALL.value:
+                remove = AssignmentAction.REMOVE.value
+                created = _create(session, deployment, target, item.version, remove, reason, now)
+            else:
+                continue  # a removal with nothing installed before: nothing to put back
+            if created is not None:
+                ids.append(created.id)
+        made[name] = ids
+    if not made:
+        return False
+    deployment.rollback_assignments = {**deployment.rollback_assignments, **made}
+    service.add_event(
+        session, deployment, "rollback", now, targets=sorted(made), reason=action.reason
+    )
+    return True
+
+
+async def keep_deploying(db: Database, interval_seconds: float, stop: asyncio.Event) -> None:
+    """Tick until ``stop`` is set; a failing tick is logged, never fatal."""
+    while not stop.is_set():
+        try:
+            changed = await asyncio.to_thread(tick, db)
+        except Exception:
+            log.exception("deployment engine tick failed; trying again")
+            changed = 0
+        if changed:
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
