@@ -38,6 +38,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso(moment: datetime | None) -> str | None:
+    """A timestamp as ISO 8601, or None."""
+    return moment.isoformat() if moment is not None else None
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always returned time-zone aware (SQLite drops the zone)."""
 

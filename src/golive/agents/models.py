@@ -11,13 +11,9 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from golive.agents.rules import AssignmentState
-from golive.db import Base, UTCDateTime, utcnow
+from golive.db import Base, UTCDateTime, iso, utcnow
 from golive.inventory.models import Component, Environment, Target
 from golive.media.models import Version
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
 
 
 class EnrollmentToken(Base):
@@ -47,8 +43,8 @@ class EnrollmentToken(Base):
             "environment": self.environment.name,
             "labels": dict(sorted(self.labels.items())),
             "organisation": self.organisation,
-            "expires_at": _iso(self.expires_at),
-            "revoked_at": _iso(self.revoked_at),
+            "expires_at": iso(self.expires_at),
+            "revoked_at": iso(self.revoked_at),
             "created_by": self.created_by,
             "created_at": self.created_at.isoformat(),
         }
@@ -165,7 +161,7 @@ class Assignment(Base):
             "created_by": self.created_by,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
-            "finished_at": _iso(self.finished_at),
+            "finished_at": iso(self.finished_at),
         }
         if with_events:
             shown["output"] = self.output
@@ -199,7 +195,7 @@ class AssignmentEvent(Base):
             "actor": self.actor,
             "reason": self.reason,
             "output": self.output,
-            "reported_at": _iso(self.reported_at),
+            "reported_at": iso(self.reported_at),
             "recorded_at": self.recorded_at.isoformat(),
         }
 

@@ -53,7 +53,7 @@ from golive.agents.rules import (
 from golive.agents.schemas import EnrollmentTokenCreate, Inventory, Registration, Report
 from golive.auth.roles import Role
 from golive.auth.service import Actor, hash_secret
-from golive.db import utcnow
+from golive.db import iso, utcnow
 from golive.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
 from golive.inventory.models import ConnectionKind, Target
 from golive.inventory.schemas import TargetCreate
@@ -94,10 +94,6 @@ def _new_secret(prefix: str) -> str:
 def _rows(result: Result[Any]) -> int:
     """How many rows an UPDATE changed."""
     return int(cast(CursorResult[Any], result).rowcount)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
 
 
 # --- enrollment tokens --------------------------------------------------------
@@ -157,7 +153,7 @@ def revoke_enrollment_token(session: Session, actor: Actor, token_id: int) -> En
         subject_type="enrollment_token",
         subject_id=str(token.id),
         before={"revoked_at": None},
-        after={"revoked_at": _iso(token.revoked_at)},
+        after={"revoked_at": iso(token.revoked_at)},
     )
     return token
 
@@ -264,7 +260,7 @@ def register_agent(session: Session, enrollment_id: int, spec: Registration) -> 
             raise ConflictError(
                 f"target {spec.name!r}'s agent was revoked; enrolling it again needs an "
                 "enrollment token created after the revocation",
-                details={"target": spec.name, "revoked_at": _iso(state.revoked_at)},
+                details={"target": spec.name, "revoked_at": iso(state.revoked_at)},
             )
         state.revoked_at = None
         readmitted = True
@@ -385,7 +381,7 @@ def revoke_agent(session: Session, actor: Actor, target_name: str) -> dict[str, 
         action="agent.revoke",
         subject_type="target",
         subject_id=target_name,
-        after={"revoked_at": _iso(state.revoked_at), "credentials_revoked": revoked_now},
+        after={"revoked_at": iso(state.revoked_at), "credentials_revoked": revoked_now},
     )
     return _revocation(target_name, state, revoked_now)
 
@@ -393,7 +389,7 @@ def revoke_agent(session: Session, actor: Actor, target_name: str) -> dict[str, 
 def _revocation(target_name: str, state: AgentState, count: int) -> dict[str, Any]:
     return {
         "target": target_name,
-        "revoked_at": _iso(state.revoked_at),
+        "revoked_at": iso(state.revoked_at),
         "credentials_revoked": count,
     }
 
@@ -918,9 +914,9 @@ def installed_on(session: Session, target_name: str) -> dict[str, Any]:
         "inventory_digest": state.inventory_digest if state is not None else None,
         "agent": {
             "enrolled": bool(active),
-            "registered_at": _iso(state.registered_at) if state is not None else None,
-            "revoked_at": _iso(state.revoked_at) if state is not None else None,
-            "last_report_at": _iso(state.last_report_at) if state is not None else None,
+            "registered_at": iso(state.registered_at) if state is not None else None,
+            "revoked_at": iso(state.revoked_at) if state is not None else None,
+            "last_report_at": iso(state.last_report_at) if state is not None else None,
             "facts": dict(state.facts) if state is not None else {},
         },
     }

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from golive.audit.chain import AuditEvent, ChainVerdict, record, verify_events
+from golive.audit.chain import AuditEvent, ChainVerdict, record, record_update, verify_events
 
-__all__ = ["AuditEvent", "ChainVerdict", "record", "verify_events"]
+__all__ = ["AuditEvent", "ChainVerdict", "record", "record_update", "verify_events"]

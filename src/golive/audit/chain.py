@@ -150,6 +150,37 @@ def record(
     return AuditEvent(**fields)
 
 
+def record_update(
+    session: Session,
+    *,
+    actor: str,
+    subject_type: str,
+    subject_id: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    reason: str | None = None,
+) -> bool:
+    """Record ``<subject_type>.update`` with only the fields that changed.
+
+    ``updated_at`` is not a change of its own. Returns False (and records nothing)
+    when nothing changed.
+    """
+    keys = sorted(key for key in after if key != "updated_at" and after[key] != before.get(key))
+    if not keys:
+        return False
+    record(
+        session,
+        actor=actor,
+        action=f"{subject_type}.update",
+        subject_type=subject_type,
+        subject_id=subject_id,
+        before={key: before.get(key) for key in keys},
+        after={key: after[key] for key in keys},
+        reason=reason or None,
+    )
+    return True
+
+
 def _jsonable(summary: dict[str, Any] | None) -> dict[str, Any] | None:
     # Round-trip through JSON so the hashed form equals what the database returns.
     if summary is None:

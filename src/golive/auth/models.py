@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from golive.db import Base, UTCDateTime, utcnow
+from golive.db import Base, UTCDateTime, iso, utcnow
 
 
 class Principal(Base):
@@ -59,11 +59,7 @@ class ApiToken(Base):
             "principal": self.principal.name,
             "name": self.name,
             "prefix": self.prefix,
-            "created_at": _iso(self.created_at),
-            "expires_at": _iso(self.expires_at),
-            "revoked_at": _iso(self.revoked_at),
+            "created_at": iso(self.created_at),
+            "expires_at": iso(self.expires_at),
+            "revoked_at": iso(self.revoked_at),
         }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None

@@ -135,19 +135,14 @@ def update_principal(
         if disabled and principal.name == actor.name:
             raise ConflictError("you cannot disable yourself; ask another admin")
         principal.disabled = disabled
-    after = principal.as_dict()
-    changed = {key for key in after if after[key] != before[key]}
-    if changed:
-        session.flush()
-        audit.record(
-            session,
-            actor=actor.name,
-            action="principal.update",
-            subject_type="principal",
-            subject_id=name,
-            before={key: before[key] for key in sorted(changed)},
-            after={key: after[key] for key in sorted(changed)},
-        )
+    audit.record_update(
+        session,
+        actor=actor.name,
+        subject_type="principal",
+        subject_id=name,
+        before=before,
+        after=principal.as_dict(),
+    )
     return principal
 
 

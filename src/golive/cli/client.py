@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from golive.errors import GoliveError
+from golive.files import write_private
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -52,11 +53,7 @@ def write_config(url: str, token: str) -> Path:
     """Save url and token for later commands (mode 0600: the token is a secret)."""
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump({"url": url, "token": token}, handle)
-    os.replace(temporary, path)
+    write_private(path, json.dumps({"url": url, "token": token}).encode())
     return path
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from golive.cli.output import console, errors
 from golive.db import Database, is_sqlite, upgrade
 from golive.deployments.executors.ssh_endpoints import ensure_client_key
 from golive.errors import GoliveError, SchemaError
+from golive.files import write_private
 from golive.media.tuf_repo import TufRepository
 from golive.settings import Settings
 
@@ -62,18 +62,10 @@ def initialise(settings: Settings) -> str | None:
         TufRepository.initialise(settings.tuf_dir, settings.keys_dir)
         ensure_client_key(settings.keys_dir)
         if secret is not None:
-            _write_secret(settings.admin_token_path, secret)
+            write_private(settings.admin_token_path, (secret + "\n").encode())
         return secret
     finally:
         database.dispose()
-
-
-def _write_secret(path: Path, secret: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secret + "\n")
-    os.replace(temporary, path)
 
 
 def init(home: HomeOption = None) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from golive.db import Base, UTCDateTime, utcnow
+from golive.db import Base, UTCDateTime, iso, utcnow
 from golive.inventory.models import Component, Environment
 from golive.media.models import Version
 
@@ -53,10 +53,6 @@ FINAL = frozenset(
     }
 )
 ACTIVE = frozenset(state for state in DeploymentState if state not in FINAL)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
 
 
 class Deployment(Base):
@@ -128,10 +124,10 @@ class Deployment(Base):
             "release_ref": self.release_ref,
             "state": self.state,
             "reason": self.reason,
-            "planned_start": _iso(self.planned_start),
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
-            "waiting_until": _iso(self.waiting_until),
+            "planned_start": iso(self.planned_start),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "waiting_until": iso(self.waiting_until),
             "confirmed": sorted(self.confirmed),
             "abort_requested": self.abort_requested,
             "rollback_requested": self.rollback_requested,

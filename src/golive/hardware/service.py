@@ -40,31 +40,6 @@ MODEL = "hardware_model"
 ITEM = "hardware_item"
 
 
-def _record_update(
-    session: Session,
-    actor: Actor,
-    kind: str,
-    name: str,
-    before: dict[str, Any],
-    after: dict[str, Any],
-    reason: str = "",
-) -> bool:
-    keys = sorted(key for key in after if key != "updated_at" and after[key] != before.get(key))
-    if not keys:
-        return False
-    audit.record(
-        session,
-        actor=actor.name,
-        action=f"{kind}.update",
-        subject_type=kind,
-        subject_id=name,
-        before={key: before.get(key) for key in keys},
-        after={key: after[key] for key in keys},
-        reason=reason or None,
-    )
-    return True
-
-
 # --- hardware models ----------------------------------------------------------
 
 
@@ -122,7 +97,14 @@ def update_model(
         model.minimum_stock = spec.minimum_stock
     if spec.description is not None:
         model.description = spec.description
-    if _record_update(session, actor, MODEL, name, before, model.as_dict()):
+    if audit.record_update(
+        session,
+        actor=actor.name,
+        subject_type=MODEL,
+        subject_id=name,
+        before=before,
+        after=model.as_dict(),
+    ):
         model.updated_at = utcnow()
         session.flush()
     return model
@@ -241,7 +223,15 @@ def update_item(
         if spec.asset_tag is not None:
             _refuse_taken_asset_tag(session, spec.asset_tag, serial)
         item.asset_tag = spec.asset_tag
-    if _record_update(session, actor, ITEM, serial, before, item.as_dict(), spec.reason):
+    if audit.record_update(
+        session,
+        actor=actor.name,
+        subject_type=ITEM,
+        subject_id=serial,
+        before=before,
+        after=item.as_dict(),
+        reason=spec.reason,
+    ):
         item.updated_at = utcnow()
         session.flush()
     return item

@@ -7,7 +7,6 @@ transaction.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -38,36 +37,6 @@ def _refuse_if_guarded(session: Session, guards: list[DeleteGuard], record_id: i
         reason = guard(session, record_id)
         if reason is not None:
             raise ConflictError(reason)
-
-
-def _changes(
-    before: dict[str, Any], after: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    keys = sorted(key for key in after if key != "updated_at" and after[key] != before.get(key))
-    return {key: before.get(key) for key in keys}, {key: after[key] for key in keys}
-
-
-def _record_update(
-    session: Session,
-    actor: Actor,
-    kind: str,
-    name: str,
-    before: dict[str, Any],
-    after: dict[str, Any],
-) -> bool:
-    old, new = _changes(before, after)
-    if not new:
-        return False
-    audit.record(
-        session,
-        actor=actor.name,
-        action=f"{kind}.update",
-        subject_type=kind,
-        subject_id=name,
-        before=old,
-        after=new,
-    )
-    return True
 
 
 # --- environments -----------------------------------------------------------
@@ -122,7 +91,14 @@ def update_environment(
         environment.position = spec.order
     if "policy" in given and spec.policy is not None:
         environment.policy = spec.policy.model_dump(mode="json")
-    if _record_update(session, actor, "environment", name, before, environment.as_dict()):
+    if audit.record_update(
+        session,
+        actor=actor.name,
+        subject_type="environment",
+        subject_id=name,
+        before=before,
+        after=environment.as_dict(),
+    ):
         environment.updated_at = utcnow()
         session.flush()
     return environment
@@ -229,7 +205,14 @@ def update_target(session: Session, actor: Actor, name: str, spec: TargetUpdate)
         target.address = spec.address
     if "organisation" in given:
         target.organisation = spec.organisation
-    if _record_update(session, actor, "target", name, before, target.as_dict()):
+    if audit.record_update(
+        session,
+        actor=actor.name,
+        subject_type="target",
+        subject_id=name,
+        before=before,
+        after=target.as_dict(),
+    ):
         target.updated_at = utcnow()
         session.flush()
     return target
@@ -303,7 +286,14 @@ def update_component(session: Session, actor: Actor, name: str, spec: ComponentU
         component.description = spec.description
     if "owner" in given:
         component.owner = spec.owner
-    if _record_update(session, actor, "component", name, before, component.as_dict()):
+    if audit.record_update(
+        session,
+        actor=actor.name,
+        subject_type="component",
+        subject_id=name,
+        before=before,
+        after=component.as_dict(),
+    ):
         component.updated_at = utcnow()
         session.flush()
     return component

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from golive.db import Base, UTCDateTime, utcnow
+from golive.db import Base, UTCDateTime, iso, utcnow
 from golive.inventory.models import Component
 
 
@@ -82,7 +82,7 @@ class Version(Base):
             "status": self.status,
             "status_reason": self.status_reason,
             "status_changed_by": self.status_changed_by,
-            "status_changed_at": _iso(self.status_changed_at),
+            "status_changed_at": iso(self.status_changed_at),
             "added_by": self.added_by,
             "added_at": self.added_at.isoformat(),
             "tuf_target": self.target_path,
@@ -119,7 +119,3 @@ class Attachment(Base):
             "added_by": self.added_by,
             "added_at": self.added_at.isoformat(),
         }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None

@@ -59,9 +59,27 @@ class SshDispatcher:
         self.work_dir = work_dir
         self.concurrency = concurrency
 
+    def _anything_pending(self) -> bool:
+        """A plain read, so an idle round takes no write lock."""
+        with self.db.reading() as session:
+            return (
+                session.scalars(
+                    select(Assignment.id)
+                    .join(Target, Assignment.target_id == Target.id)
+                    .where(
+                        Assignment.state == AssignmentState.PENDING.value,
+                        Target.connection == ConnectionKind.SSH.value,
+                    )
+                    .limit(1)
+                ).first()
+                is not None
+            )
+
     def _claim(self, limit: int) -> list[_Claimed]:
         """Move up to ``limit`` pending SSH assignments to dispatched; describe each."""
         claimed: list[_Claimed] = []
+        if not self._anything_pending():
+            return claimed
         with self.db.writing() as session:
             rows = session.scalars(
                 select(Assignment)

@@ -7,7 +7,6 @@ targets' ``authorized_keys``. Host keys are always pinned per target.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +25,7 @@ from golive.cli.client import ApiClient
 from golive.cli.output import OutputFormat, OutputOption, console, done, show_one
 from golive.db import Base, UTCDateTime, utcnow
 from golive.errors import InvalidInputError, NotFoundError
+from golive.files import write_private
 from golive.inventory.cli import targets
 from golive.inventory.models import ConnectionKind
 from golive.inventory.schemas import StrictModel
@@ -69,11 +69,7 @@ def ensure_client_key(keys_dir: Path) -> Path:
         return path
     keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = asyncssh.generate_private_key("ssh-ed25519", comment="golive-server")
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key.export_private_key())
-    os.replace(temporary, path)
+    write_private(path, key.export_private_key())
     path.with_suffix(".pub").write_bytes(key.export_public_key())
     return path
 
