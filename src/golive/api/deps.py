@@ -26,8 +26,8 @@ DB = Annotated[Database, Depends(database)]
 
 
 def _authenticate(db: Database, secret: str) -> Actor:
-    with db.reading() as session:
-        return authenticate(session, secret)
+    with db.engine.connect() as connection:  # one read; no ORM session needed
+        return authenticate(connection, secret)
 
 
 async def current_actor(

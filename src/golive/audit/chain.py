@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     insert,
     select,
     update,
@@ -84,6 +85,16 @@ class AuditHead(Base):
 # The tables themselves: plain Core statements skip the ORM's bulk-insert machinery.
 _EVENTS = cast(Table, AuditEvent.__table__)
 _HEAD = cast(Table, AuditHead.__table__)
+# Built once: ``record`` runs in every write transaction, and a statement built per call
+# costs more to coerce and cache-key than it costs SQLite to run.
+_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == _HEAD_ID).with_for_update()
+_APPEND = insert(_EVENTS)
+_START_HEAD = insert(_HEAD).values(id=_HEAD_ID, seq=bindparam("seq"), hash=bindparam("hash"))
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == _HEAD_ID)
+    .values(seq=bindparam("seq"), hash=bindparam("hash"))
+)
 
 
 def timestamp(moment: datetime | None = None) -> str:
@@ -120,10 +131,10 @@ def record(
     """
     # Pending changes first, so the event follows them (and foreign keys hold).
     session.flush()
-    # Core statements, not ORM objects: this runs in every write transaction.
-    head = session.execute(
-        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == _HEAD_ID).with_for_update()
-    ).one_or_none()
+    # Core statements on the session's connection, not ORM objects: this runs in every
+    # write transaction.
+    connection = session.connection()
+    head = connection.execute(_READ_HEAD).one_or_none()
     last_seq, last_hash = (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)
     fields: dict[str, Any] = {
         "seq": last_seq + 1,
@@ -138,15 +149,9 @@ def record(
         "prev_hash": last_hash,
     }
     fields["hash"] = event_hash(fields)
-    session.execute(insert(_EVENTS).values(**fields))
-    if head is None:
-        session.execute(insert(_HEAD).values(id=_HEAD_ID, seq=fields["seq"], hash=fields["hash"]))
-    else:
-        session.execute(
-            update(_HEAD)
-            .where(_HEAD.c.id == _HEAD_ID)
-            .values(seq=fields["seq"], hash=fields["hash"])
-        )
+    connection.execute(_APPEND, fields)
+    moved = {"seq": fields["seq"], "hash": fields["hash"]}
+    connection.execute(_START_HEAD if head is None else _MOVE_HEAD, moved)
     return AuditEvent(**fields)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from golive import audit
@@ -235,6 +235,17 @@ def delete_target(session: Session, actor: Actor, name: str) -> None:
 
 
 # --- components -------------------------------------------------------------
+
+
+_COMPONENT_ID = select(Component.id).where(Component.name == bindparam("name"))
+
+
+def component_id(reader: Session | Connection, name: str) -> int:
+    """The component's id (a cheap existence check for hot paths), or NotFoundError."""
+    found = reader.execute(_COMPONENT_ID, {"name": name}).scalar_one_or_none()
+    if found is None:
+        raise NotFoundError(f"component {name!r} not found", details={"component": name})
+    return int(found)
 
 
 def get_component(session: Session, name: str) -> Component:

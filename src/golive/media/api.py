@@ -14,7 +14,7 @@ from golive.auth.roles import Permission
 from golive.auth.service import Actor
 from golive.db import Database
 from golive.inventory.schemas import StrictModel
-from golive.inventory.service import get_component, get_environment
+from golive.inventory.service import component_id, get_environment
 from golive.media import service
 from golive.media.ingest import ingest_stream
 from golive.media.models import VersionStatus
@@ -79,8 +79,8 @@ async def add_version(
 ) -> Response:
     service.check_version_name(version)
     chosen = service.check_filename(filename or f"{name}-{version}")
-    with db.reading() as session:  # refuse unknown components before reading any bytes
-        get_component(session, name)
+    with db.engine.connect() as connection:  # refuse unknown components before any bytes
+        component_id(connection, name)
     settings = request.app.state.settings
     ingested = await ingest_stream(
         request.stream(), settings.uploads_dir, settings.max_upload_bytes

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from golive import audit
@@ -128,6 +128,13 @@ def _ensure_blob(session: Session, digest: str, size: int) -> None:
         session.flush()
 
 
+_REGISTERED = select(Version.id, Version.digest).where(
+    Version.component_id == bindparam("component_id"), Version.version == bindparam("version")
+)
+_BLOB_KNOWN = select(Blob.digest).where(Blob.digest == bindparam("digest"))
+_NEW_BLOB = insert(Blob)
+
+
 def register_version(
     session: Session, actor: Actor, spec: NewVersion, digest: str, size: int
 ) -> tuple[Version, bool]:
@@ -140,10 +147,9 @@ def register_version(
         ConflictError: the version exists with other bytes (both digests named).
     """
     component = get_component(session, spec.component)
-    registered = session.execute(
-        select(Version.id, Version.digest).where(
-            Version.component_id == component.id, Version.version == spec.version
-        )
+    connection = session.connection()  # prebuilt Core statements: this is the hot path
+    registered = connection.execute(
+        _REGISTERED, {"component_id": component.id, "version": spec.version}
     ).one_or_none()
     if registered is not None:
         if registered.digest != digest:
@@ -154,8 +160,8 @@ def register_version(
                 details={"registered": registered.digest, "offered": digest},
             )
         return get_version(session, spec.component, spec.version), False
-    if session.get(Blob, digest) is None:
-        session.add(Blob(digest=digest, size=size, created_at=utcnow()))
+    if connection.execute(_BLOB_KNOWN, {"digest": digest}).first() is None:
+        connection.execute(_NEW_BLOB, {"digest": digest, "size": size, "created_at": utcnow()})
     version = Version(
         component=component,
         version=spec.version,
