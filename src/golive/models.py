@@ -13,6 +13,13 @@ from golive.agents.models import (
 )
 from golive.audit.chain import AuditEvent, AuditHead
 from golive.auth.models import ApiToken, Principal
+from golive.changes.models import (
+    ChangeApproval,
+    ChangeAuthority,
+    ChangeModel,
+    ChangeRequest,
+    WindowRecord,
+)
 from golive.db import Base
 from golive.deployments.executors.ssh_endpoints import SshEndpoint
 from golive.deployments.models import Deployment, DeploymentEvent, DeploymentVersion
@@ -33,6 +40,10 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Blob",
+    "ChangeApproval",
+    "ChangeAuthority",
+    "ChangeModel",
+    "ChangeRequest",
     "Component",
     "Deployment",
     "DeploymentEvent",
@@ -47,6 +58,7 @@ __all__ = [
     "SshEndpoint",
     "Target",
     "Version",
+    "WindowRecord",
     "WorkOrder",
     "metadata",
 ]

@@ -16,6 +16,7 @@ from golive.auth.service import SYSTEM, create_principal, issue_token
 from golive.inventory.schemas import ComponentCreate, EnvironmentCreate, TargetCreate
 from golive.inventory.service import create_component, create_environment, create_target
 from tests.agents import role_cells as agent_cells
+from tests.changes import role_cells as change_cells
 from tests.deployments import role_cells as deployment_cells
 from tests.hardware import role_cells as hardware_cells
 from tests.support.live import LiveServer
@@ -115,6 +116,10 @@ ENDPOINTS += [
     Cell(method, path, allowed, body, success)
     for method, path, allowed, body, success in deployment_cells.CELLS
 ]
+ENDPOINTS += [
+    Cell(method, path, allowed, body, success)
+    for method, path, allowed, body, success in change_cells.CELLS
+]
 PUBLIC = [
     Cell("GET", "/api/v1/health", ALL),
     Cell("GET", "/tuf/metadata/{root}", ALL),
@@ -136,6 +141,8 @@ def _fill(value: Any, slug: str, token: int) -> Any:
         for placeholder, own in work_order_cells.IDS.get(slug, {}).items():
             value = value.replace(placeholder, own)
         for placeholder, own in deployment_cells.IDS.get(slug, {}).items():
+            value = value.replace(placeholder, own)
+        for placeholder, own in change_cells.IDS.get(slug, {}).items():
             value = value.replace(placeholder, own)
         return (
             value.replace("{s}", slug)
@@ -173,6 +180,7 @@ def _objects_for_every_role(live: LiveServer) -> dict[Role, int]:
             agent_cells.setup(session, slug)
             work_order_cells.setup(session, slug, role)
             deployment_cells.setup(session, slug)
+            change_cells.setup(session, slug)
             create_component(
                 session,
                 SYSTEM,

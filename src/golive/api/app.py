@@ -23,6 +23,7 @@ from golive.api.middleware import BodyLimitMiddleware, Metrics, ObserveMiddlewar
 from golive.audit.api import router as audit_router
 from golive.auth.api import router as auth_router
 from golive.auth.roles import Permission
+from golive.changes.api import router as changes_router
 from golive.db import Database
 from golive.deployments.api import router as deployments_router
 from golive.deployments.engine import keep_deploying
@@ -189,6 +190,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(work_orders_router)
     app.include_router(ssh_router)
     app.include_router(deployments_router)
+    app.include_router(changes_router)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, streamed=UPLOADS)
     app.add_middleware(ObserveMiddleware, metrics=metrics)

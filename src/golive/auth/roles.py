@@ -37,6 +37,10 @@ class Permission(StrEnum):
     DEPLOYMENTS_READ = "deployments:read"
     DEPLOYMENTS_RUN = "deployments:run"
     DEPLOYMENTS_CONFIRM = "deployments:confirm"
+    CHANGES_READ = "changes:read"
+    CHANGES_REQUEST = "changes:request"
+    CHANGES_DECIDE = "changes:decide"
+    CHANGES_CONFIGURE = "changes:configure"
 
 
 _STAFF = frozenset(
@@ -77,6 +81,14 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.DEPLOYMENTS_RUN: frozenset({Role.DEPLOYMENT_MANAGER, Role.DEPLOYER}),
     # Confirming the next wave of a phased deployment is a person's decision (issue 5).
     Permission.DEPLOYMENTS_CONFIRM: frozenset({Role.DEPLOYMENT_MANAGER}),
+    # Change control (issue 6): people raise changes; a change authority decides, and
+    # which authority admits whom is configured per environment and change type.
+    Permission.CHANGES_READ: _STAFF,
+    Permission.CHANGES_REQUEST: frozenset(
+        {Role.DEPLOYMENT_MANAGER, Role.DEPLOYER, Role.RELEASE_MANAGER, Role.SUPPLIER}
+    ),
+    Permission.CHANGES_DECIDE: frozenset({Role.CHANGE_AUTHORITY}),
+    Permission.CHANGES_CONFIGURE: frozenset({Role.CHANGE_AUTHORITY}),
 }
 
 

@@ -15,6 +15,7 @@ from golive import __version__
 from golive.agents.cli import assignments
 from golive.audit.cli import audit
 from golive.auth.cli import login, principals, tokens, whoami
+from golive.changes.cli import changes
 from golive.cli import local
 from golive.cli.output import errors
 from golive.deployments.cli import deploy, deployments
@@ -71,6 +72,7 @@ app.add_typer(assignments, name="assignments")
 app.add_typer(work_orders, name="work-orders")
 app.command("deploy")(deploy)
 app.add_typer(deployments, name="deployments")
+app.add_typer(changes, name="changes")
 
 
 def main(argv: list[str] | None = None) -> int:

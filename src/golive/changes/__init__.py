@@ -1,0 +1,1 @@
+"""Change control: change requests, change authorities, windows and the change schedule."""
