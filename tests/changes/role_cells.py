@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from golive.auth.roles import Role
 from golive.auth.service import SYSTEM, Actor
-from golive.changes import service
+from golive.changes import calendar, service
 from golive.changes.rules import Decision
 from golive.changes.schemas import AuthorityCreate, ChangeCreate, ModelCreate
 from golive.inventory.schemas import ComponentCreate, EnvironmentCreate
@@ -76,6 +76,18 @@ CELLS: list[tuple[str, str, frozenset[Role], dict[str, Any] | None, int]] = [
     ),
     ("GET", f"{M}/cm-{{s}}", STAFF, None, 200),
     ("PATCH", f"{M}/cm-{{s}}", CONFIGURERS, {"max_targets": 3}, 200),
+    ("GET", "/api/v1/windows", STAFF, None, 200),
+    (
+        "POST",
+        "/api/v1/windows",
+        CONFIGURERS,
+        {"name": "wn-{s}", "kind": "deny", "start": "2027-01-01T00:00:00", "duration": "1h"},
+        201,
+    ),
+    ("GET", "/api/v1/windows/w-{s}", STAFF, None, 200),
+    ("DELETE", "/api/v1/windows/wd-{s}", CONFIGURERS, None, 204),
+    ("GET", "/api/v1/schedule", STAFF, None, 200),
+    ("GET", "/api/v1/schedule.ics", STAFF, None, 200),
 ]
 
 # Per role slug: placeholder -> that role's change reference.
@@ -99,7 +111,8 @@ def _authorised(session: Session, **extra: Any) -> str:
 
 def setup(session: Session, slug: str) -> None:
     """Changes in every state a cell needs, environment ``ce-``, component ``cc-``,
-    authorities ``ca-``/``cd-`` and model ``cm-``; needs the environment ``host``."""
+    authorities ``ca-``/``cd-``, model ``cm-`` and windows ``w-``/``wd-``; needs the
+    environment ``host``."""
     create_environment(session, SYSTEM, EnvironmentCreate(name=f"ce-{slug}"))
     create_component(
         session,
@@ -135,3 +148,6 @@ def setup(session: Session, slug: str) -> None:
         SYSTEM,
         ModelCreate(name=f"cm-{slug}", environments=["host"], components=[f"cc-{slug}"]),
     )
+    for name in (f"w-{slug}", f"wd-{slug}"):
+        definition = {"name": name, "kind": "allow", "start": "2027-01-01T00:00:00", "tz": "UTC"}
+        calendar.create_window(session, SYSTEM, {**definition, "duration": "2h"})

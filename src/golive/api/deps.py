@@ -50,6 +50,22 @@ async def current_actor(
     return actor
 
 
+async def feed_actor(
+    request: Request,
+    db: DB,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    token: Annotated[
+        str | None,
+        Query(description="For calendar clients that cannot send a header: the API token."),
+    ] = None,
+) -> Actor:
+    """Like ``current_actor``, but also takes the token as a query parameter, for feeds
+    (iCalendar) that clients subscribe to by URL."""
+    if credentials is None and token is not None:
+        credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+    return await current_actor(request, db, credentials)
+
+
 def require(permission: Permission) -> Callable[[Actor], Awaitable[Actor]]:
     """A dependency that admits only principals holding ``permission`` (403 otherwise)."""
 

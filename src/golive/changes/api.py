@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
 
-from golive.api.deps import DB, Limit, Offset, current_actor, page, require
+from golive.api.deps import DB, Limit, Offset, current_actor, feed_actor, page, require
 from golive.auth.roles import Permission
 from golive.auth.service import Actor
-from golive.changes import service
+from golive.changes import calendar, service
 from golive.changes.rules import ChangeState, ChangeType
 from golive.changes.schemas import (
     AuthorityCreate,
@@ -21,6 +23,7 @@ from golive.changes.schemas import (
     ModelUpdate,
     Outcome,
     Reasoned,
+    WindowCreate,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["changes"])
@@ -32,6 +35,9 @@ Configurer = Annotated[Actor, Depends(require(Permission.CHANGES_CONFIGURE))]
 # Who may decide is the change's authorities' rule (roles and named people), checked by
 # the service; a role alone does not make anyone a decider.
 Anyone = Annotated[Actor, Depends(current_actor)]
+FeedReader = Annotated[Actor, Depends(feed_actor)]
+From = Annotated[datetime | None, Query(alias="from", description="Start (ISO 8601, with offset).")]
+To = Annotated[datetime | None, Query(alias="to", description="End (ISO 8601, with offset).")]
 
 Obj = dict[str, Any]
 
@@ -189,3 +195,63 @@ def show_model(name: str, db: DB, _actor: Reader) -> Obj:
 def update_model(name: str, spec: ModelUpdate, db: DB, actor: Configurer) -> Obj:
     with db.writing() as session:
         return service.update_model(session, actor, name, spec).as_dict()
+
+
+# --- windows and the schedule ------------------------------------------------------------
+
+
+@router.get("/windows", summary="Allow (maintenance) and deny (freeze) windows")
+def list_windows(
+    db: DB,
+    _actor: Reader,
+    kind: Annotated[str | None, Query(pattern="^(allow|deny)$")] = None,
+) -> Obj:
+    since, until = calendar.span(None, None)
+    with db.reading() as session:
+        items = [
+            calendar.describe_window(w, since, until)
+            for w in calendar.list_windows(session, kind=kind)
+        ]
+    return {"items": items, "next_offset": None}
+
+
+@router.post("/windows", status_code=201, summary="Define a window (one-off or RRULE)")
+def create_window(spec: WindowCreate, db: DB, actor: Configurer) -> Obj:
+    since, until = calendar.span(None, None)
+    with db.writing() as session:
+        record = calendar.create_window(session, actor, spec.definition(), spec.description)
+        return calendar.describe_window(record, since, until)
+
+
+@router.get("/windows/{name}", summary="Show a window and its next occurrences")
+def show_window(name: str, db: DB, _actor: Reader) -> Obj:
+    since, until = calendar.span(None, None)
+    with db.reading() as session:
+        return calendar.describe_window(calendar.get_window(session, name), since, until)
+
+
+@router.delete("/windows/{name}", status_code=204, summary="Remove a window")
+def delete_window(name: str, db: DB, actor: Configurer, reason: str = "") -> None:
+    with db.writing() as session:
+        calendar.delete_window(session, actor, name, reason)
+
+
+@router.get(
+    "/schedule",
+    summary="Planned and running deployments, changes and windows, with their conflicts",
+)
+def schedule(db: DB, _actor: Reader, since: From = None, until: To = None) -> Obj:
+    with db.reading() as session:
+        return calendar.schedule(session, since, until).as_dict()
+
+
+@router.get(
+    "/schedule.ics",
+    summary="The schedule as an iCalendar feed (subscribe with ?token=…)",
+    response_class=Response,
+)
+def schedule_ics(db: DB, actor: FeedReader, since: From = None, until: To = None) -> Response:
+    actor.require(Permission.CHANGES_READ)
+    with db.reading() as session:
+        body = calendar.ics(calendar.schedule(session, since, until))
+    return Response(body, media_type="text/calendar; charset=utf-8")

@@ -5,10 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from golive.changes.rules import ChangeState, ChangeType, Risk
 from golive.cli.client import ApiClient
-from golive.cli.output import OutputFormat, OutputOption, done, show_list, show_one
+from golive.cli.output import (
+    OutputFormat,
+    OutputOption,
+    console,
+    done,
+    errors,
+    show_list,
+    show_one,
+)
 from golive.validation import parse_label
 
 changes = typer.Typer(
@@ -370,3 +379,116 @@ def model_retire(name: str, output: Json = OutputFormat.TABLE) -> None:
     """Stop a standard change model from authorising anything new."""
     updated = ApiClient().patch(f"{MODELS}/{name}", {"active": False})
     done(f"Retired standard change model {name}.", output, updated)
+
+
+# --- windows and the schedule ------------------------------------------------------------
+
+windows = typer.Typer(
+    help="Allow (maintenance) and deny (blackout, freeze) windows, one-off or recurring.",
+    no_args_is_help=True,
+)
+WINDOWS = "/api/v1/windows"
+WINDOW_COLUMNS = ["name", "kind", "tz", "start", "duration_seconds", "rrule", "environments"]
+
+
+@windows.command("create")
+def window_create(
+    name: str,
+    kind: Annotated[str, typer.Option(help="allow (maintenance) or deny (freeze).")],
+    start: Annotated[str, typer.Option(help="First start, local time, e.g. 2026-12-05T22:00.")],
+    end: Annotated[str | None, typer.Option(help="End of the first occurrence.")] = None,
+    duration: Annotated[str | None, typer.Option(help="Or its length: 2h, 1h30m.")] = None,
+    rrule: Annotated[
+        str | None, typer.Option(help="Recurrence (RFC 5545), e.g. FREQ=WEEKLY;BYDAY=SA.")
+    ] = None,
+    tz: Annotated[str, typer.Option(help="IANA time zone of the times.")] = "UTC",
+    env: Envs = None,
+    component: Comps = None,
+    label: Labels = None,
+    exdate: Annotated[
+        list[str] | None, typer.Option(help="A local start that does not happen; repeatable.")
+    ] = None,
+    description: Annotated[str, typer.Option()] = "",
+    output: Json = OutputFormat.TABLE,
+) -> None:
+    """Define a window."""
+    body: dict[str, Any] = {
+        "name": name,
+        "kind": kind,
+        "tz": tz,
+        "start": start,
+        "end": end,
+        "duration": duration,
+        "rrule": rrule,
+        "exdates": exdate or [],
+        "scope": {
+            "environments": env or [],
+            "components": component or [],
+            "labels": _labels(label),
+        },
+        "description": description,
+    }
+    created = ApiClient().post(WINDOWS, body)
+    nexts = created.get("next") or []
+    when = f"; next {nexts[0]['start']}" if nexts else "; no occurrence in the next 30 days"
+    done(f"Created {created['kind']} window {created['name']}{when}.", output, created)
+
+
+@windows.command("list")
+def window_list(output: Json = OutputFormat.TABLE) -> None:
+    """List windows."""
+    show_list(ApiClient().paged(WINDOWS), WINDOW_COLUMNS, output, "windows")
+
+
+@windows.command("show")
+def window_show(name: str, output: Json = OutputFormat.TABLE) -> None:
+    """Show a window and its next occurrences."""
+    show_one(ApiClient().get(f"{WINDOWS}/{name}"), output)
+
+
+@windows.command("delete")
+def window_delete(name: str, reason: Reason = "", output: Json = OutputFormat.TABLE) -> None:
+    """Remove a window."""
+    ApiClient().request("DELETE", f"{WINDOWS}/{name}", params={"reason": reason})
+    done(f"Deleted window {name}.", output)
+
+
+def schedule(
+    since: Annotated[str | None, typer.Option("--from", help="ISO 8601 with offset.")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="ISO 8601 with offset.")] = None,
+    output: Json = OutputFormat.TABLE,
+) -> None:
+    """Planned and running deployments, changes and windows, and what clashes."""
+    params = {key: value for key, value in (("from", since), ("to", until)) if value}
+    plan = ApiClient().get("/api/v1/schedule", **params)
+    if output is OutputFormat.JSON:
+        show_one(plan, output)
+        return
+    table = Table(title=f"Schedule {plan['from']} to {plan['to']}", header_style="bold")
+    for column in ("START", "END", "WHAT", "STATE", "ENVIRONMENT", "TITLE"):
+        table.add_column(column)
+    clashing = {ref for conflict in plan["conflicts"] for ref in conflict["refs"]}
+    rows = [
+        (item["start"], item["end"], item["ref"], item["state"], item["environment"], item["title"])
+        for item in plan["changes"] + plan["deployments"]
+    ]
+    for window in plan["windows"]:
+        for period in window["occurrences"]:
+            scope = ",".join(window["scope"]["environments"]) or "all"
+            rows.append(
+                (
+                    period["start"],
+                    period["end"],
+                    f"{window['kind']} window",
+                    "",
+                    scope,
+                    window["name"],
+                )
+            )
+    for row in sorted(rows):
+        table.add_row(*row, style="red" if row[2] in clashing else None)
+    console.print(table)
+    if not plan["conflicts"]:
+        console.print("No conflicts.")
+    for conflict in plan["conflicts"]:
+        errors.print(f"Conflict ({conflict['kind']}): {conflict['message']}")

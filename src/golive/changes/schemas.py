@@ -152,3 +152,37 @@ class ModelUpdate(StrictModel):
     max_targets: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     strategies: Strategies | None = None
     active: bool | None = None
+
+
+LocalTime = Annotated[str, StringConstraints(max_length=32)]
+
+
+class WindowScopeIn(StrictModel):
+    environments: Names = Field(default_factory=list)
+    components: Names = Field(default_factory=list)
+    labels: Labels = Field(default_factory=dict)
+
+
+class WindowCreate(StrictModel):
+    """A window; times are local wall-clock times in ``tz`` (no offset)."""
+
+    name: Slug
+    kind: Literal["allow", "deny"]
+    tz: TimeZone = "UTC"
+    start: Annotated[str, StringConstraints(max_length=32)]
+    end: Annotated[str, StringConstraints(max_length=32)] | None = None
+    duration: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        None, description="2h, 1h30m … (give this or end)."
+    )
+    rrule: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
+        None, description="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=SA;BYHOUR=22."
+    )
+    exdates: Annotated[
+        list[Annotated[str, StringConstraints(max_length=32)]], Field(max_length=500)
+    ] = Field(default_factory=list)
+    scope: WindowScopeIn = Field(default_factory=WindowScopeIn)
+    description: LongText = ""
+
+    def definition(self) -> dict[str, object]:
+        shown = self.model_dump(exclude={"description"})
+        return shown
