@@ -17,7 +17,12 @@ def test_environment_target_component_lifecycle(live: LiveServer) -> None:
             },
         )
         assert created.status_code == 201, created.text
-        assert created.json()["policy"] == {"requires_change": True, "approved_versions_only": True}
+        assert created.json()["policy"] == {
+            "requires_change": True,
+            "approved_versions_only": True,
+            "requires_window": False,
+            "on_window_close": "pause",
+        }
 
         target = http.post(
             "/api/v1/targets",

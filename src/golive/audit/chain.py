@@ -91,9 +91,7 @@ _READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == _HEAD_ID).wit
 _APPEND = insert(_EVENTS)
 _START_HEAD = insert(_HEAD).values(id=_HEAD_ID, seq=bindparam("seq"), hash=bindparam("hash"))
 _MOVE_HEAD = (
-    update(_HEAD)
-    .where(_HEAD.c.id == _HEAD_ID)
-    .values(seq=bindparam("seq"), hash=bindparam("hash"))
+    update(_HEAD).where(_HEAD.c.id == _HEAD_ID).values(seq=bindparam("seq"), hash=bindparam("hash"))
 )
 
 

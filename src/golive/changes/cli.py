@@ -146,6 +146,10 @@ def change_create(
         str | None, typer.Option(help="The ITSM tool's number, e.g. CHG0012345.")
     ] = None,
     model: Annotated[str | None, typer.Option(help="Standard change model.")] = None,
+    freeze_override: Annotated[
+        str | None,
+        typer.Option(help="Emergency only: why the work may run inside freeze windows."),
+    ] = None,
     submit: Annotated[bool, typer.Option(help="Submit it at once.")] = False,
     output: Json = OutputFormat.TABLE,
 ) -> None:
@@ -167,6 +171,8 @@ def change_create(
         body["external_ref"] = external_ref
     if model is not None:
         body["model"] = model
+    if freeze_override is not None:
+        body["freeze_override_reason"] = freeze_override
     created = ApiClient().post(CHANGES, body)
     done(f"Raised change {created['ref']} ({created['state']}).", output, created)
 

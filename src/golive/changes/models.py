@@ -128,6 +128,8 @@ class ChangeRequest(Base):
     # [{"start": iso, "end": iso, "tz": "Europe/London"}], start/end in UTC
     planned_windows: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     backout_plan: Mapped[str] = mapped_column(Text, default="")
+    # Emergency changes only: why their work may run inside deny (freeze) windows.
+    freeze_override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     requester: Mapped[str] = mapped_column(String(128), index=True)
     external_ref: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
     model_id: Mapped[int | None] = mapped_column(
@@ -194,6 +196,7 @@ class ChangeRequest(Base):
             "target_labels": dict(sorted(self.target_labels.items())),
             "planned_windows": self.planned_windows,
             "backout_plan": self.backout_plan,
+            "freeze_override_reason": self.freeze_override_reason,
             "requester": self.requester,
             "external_ref": self.external_ref,
             "model": self.model.name if self.model is not None else None,

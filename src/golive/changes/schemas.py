@@ -74,6 +74,9 @@ class ChangeCreate(StrictModel):
         default_factory=list
     )
     backout_plan: LongText = ""
+    freeze_override_reason: LongText | None = Field(
+        None, description="Emergency only: why the work may run inside freeze windows."
+    )
     external_ref: ExternalRef | None = None
     model: Slug | None = Field(None, description="The standard change model (standard only).")
     submit: bool = Field(False, description="Submit at once instead of keeping a draft.")

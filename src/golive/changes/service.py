@@ -374,6 +374,11 @@ def create_change(session: Session, actor: Actor, spec: ChangeCreate) -> Change:
         model = get_model(session, spec.model)
     elif spec.model is not None:
         raise InvalidInputError("only standard changes have a model")
+    override = (spec.freeze_override_reason or "").strip() or None
+    if override is not None and spec.type != ChangeType.EMERGENCY:
+        raise InvalidInputError(
+            "only an emergency change may override freeze windows (freeze_override_reason)"
+        )
     if spec.external_ref is not None and get_by_external_ref(session, spec.external_ref):
         raise ConflictError(
             f"a change with external reference {spec.external_ref!r} already exists",
@@ -393,6 +398,7 @@ def create_change(session: Session, actor: Actor, spec: ChangeCreate) -> Change:
         target_labels=dict(spec.target_labels),
         planned_windows=[window.stored() for window in spec.planned_windows],
         backout_plan=spec.backout_plan,
+        freeze_override_reason=override,
         requester=actor.name,
         external_ref=spec.external_ref,
         model=model,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +27,14 @@ class EnvironmentPolicy(StrictModel):
     )
     approved_versions_only: bool = Field(
         True, description="Only versions approved in the media library may be deployed."
+    )
+    requires_window: bool = Field(
+        False, description="Waves start only inside an allow (maintenance) window."
+    )
+    on_window_close: Literal["pause", "wait"] = Field(
+        "pause",
+        description="When the window closes mid-deployment: finish the wave, then pause "
+        "(a person resumes) or wait for the next opening.",
     )
 
 

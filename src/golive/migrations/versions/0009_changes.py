@@ -70,6 +70,7 @@ def upgrade() -> None:
         sa.Column("target_labels", sa.JSON(), nullable=False),
         sa.Column("planned_windows", sa.JSON(), nullable=False),
         sa.Column("backout_plan", sa.Text(), nullable=False),
+        sa.Column("freeze_override_reason", sa.Text(), nullable=True),
         sa.Column("requester", sa.String(length=128), nullable=False),
         sa.Column("external_ref", sa.String(length=128), nullable=True),
         sa.Column("model_id", sa.Integer(), nullable=True),
