@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from golive.api.deps import DB, Limit, Offset, current_actor, feed_actor, page, require
 from golive.auth.roles import Permission
 from golive.auth.service import Actor
-from golive.changes import calendar, service
+from golive.changes import calendar, figures, service
 from golive.changes.rules import ChangeState, ChangeType
 from golive.changes.schemas import (
     AuthorityCreate,
@@ -25,6 +25,7 @@ from golive.changes.schemas import (
     Reasoned,
     WindowCreate,
 )
+from golive.db import utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["changes"])
 
@@ -255,3 +256,18 @@ def schedule_ics(db: DB, actor: FeedReader, since: From = None, until: To = None
     with db.reading() as session:
         body = calendar.ics(calendar.schedule(session, since, until))
     return Response(body, media_type="text/calendar; charset=utf-8")
+
+
+Measurer = Annotated[Actor, Depends(require(Permission.METRICS_READ))]
+
+
+@router.get(
+    "/metrics/practice",
+    summary="Figures of the practice: authorised share, inside windows, emergencies, "
+    "deviations, time to decision",
+)
+def practice(db: DB, _actor: Measurer, since: From = None, until: To = None) -> Obj:
+    end = until or utcnow()
+    begin, end = calendar.span(since or end - calendar.DEFAULT_SPAN, end)
+    with db.reading() as session:
+        return figures.practice(session, begin, end)

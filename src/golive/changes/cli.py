@@ -498,3 +498,34 @@ def schedule(
         console.print("No conflicts.")
     for conflict in plan["conflicts"]:
         errors.print(f"Conflict ({conflict['kind']}): {conflict['message']}")
+
+
+def metrics(
+    since: Annotated[str | None, typer.Option("--from", help="ISO 8601 with offset.")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="ISO 8601 with offset.")] = None,
+    output: Json = OutputFormat.TABLE,
+) -> None:
+    """Figures of the practice for a period (default: the last 30 days)."""
+    params = {key: value for key, value in (("from", since), ("to", until)) if value}
+    found = ApiClient().get("/api/v1/metrics/practice", **params)
+    if output is OutputFormat.JSON:
+        show_one(found, output)
+        return
+    table = Table(title=f"Practice {found['from']} to {found['to']}", header_style="bold")
+    for column in ("AREA", "FIGURE", "VALUE"):
+        table.add_column(column)
+    for area in ("deployments", "changes", "deviations", "time_to_decision_seconds"):
+        for key, value in found[area].items():
+            if key != "computed_from":
+                table.add_row(area, key, _figure(key, value))
+    console.print(table)
+
+
+def _figure(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if "share" in key and isinstance(value, float):
+        return f"{value:.1%}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+    return str(value)

@@ -15,7 +15,7 @@ from golive import __version__
 from golive.agents.cli import assignments
 from golive.audit.cli import audit
 from golive.auth.cli import login, principals, tokens, whoami
-from golive.changes.cli import changes, schedule, windows
+from golive.changes.cli import changes, metrics, schedule, windows
 from golive.cli import local
 from golive.cli.output import errors
 from golive.deployments.cli import deploy, deployments
@@ -75,6 +75,7 @@ app.add_typer(deployments, name="deployments")
 app.add_typer(changes, name="changes")
 app.add_typer(windows, name="windows")
 app.command("schedule")(schedule)
+app.command("metrics")(metrics)
 
 
 def main(argv: list[str] | None = None) -> int:
