@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.cli.test_local_commands import running
@@ -45,13 +46,28 @@ def test_readme_tour_works_as_written(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             env=env,
-            timeout=120,
+            timeout=180,
             check=False,
         )
+        token = (tmp_path / ".golive" / "admin.token").read_text().strip()
+        where = httpx.get(
+            f"{url}/api/v1/components/demo-shop/where",
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
     assert result.returncode == 0, result.stdout + result.stderr
     assert "web-01" in result.stdout
     assert '"owner": "Web team"' in result.stdout
     assert "Audit chain intact" in result.stdout
     assert "shop@1.0.0: quarantined" in result.stdout
-    assert "Checked 1 version(s): 0 corrupt." in result.stdout
+    # shop and the demo fleet's three demo-shop versions
+    assert "Checked 4 version(s): 0 corrupt." in result.stdout
     assert '"_type":"timestamp"' in result.stdout.replace(" ", "")
+    # The phased rollout to the demo fleet, then the bad build caught by the first wave
+    assert "wave 1: prod-web-01" in result.stdout
+    assert "Deployment 1 succeeded." in result.stdout
+    assert "health_check exited with 1; rolled back" in result.stdout
+    assert "Deployment 2 rolled_back." in result.stdout
+    assert "rolled back as expected" in result.stdout
+    assert where["environments"] == [
+        {**where["environments"][0], "environment": "production", "versions": {"1.1.0": 6}}
+    ]

@@ -24,6 +24,7 @@ from golive.db import Base
 from golive.deployments.executors.ssh_endpoints import SshEndpoint
 from golive.deployments.models import Deployment, DeploymentEvent, DeploymentVersion
 from golive.hardware.models import HardwareItem, HardwareModel
+from golive.integrations.models import ItsmConnection, Webhook, WebhookCursor, WebhookDelivery
 from golive.inventory.models import Component, Environment, Target
 from golive.media.models import Attachment, Blob, Version
 from golive.workorders.models import WorkOrder
@@ -54,10 +55,14 @@ __all__ = [
     "HardwareModel",
     "InstallRecord",
     "Installed",
+    "ItsmConnection",
     "Principal",
     "SshEndpoint",
     "Target",
     "Version",
+    "Webhook",
+    "WebhookCursor",
+    "WebhookDelivery",
     "WindowRecord",
     "WorkOrder",
     "metadata",

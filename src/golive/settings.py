@@ -6,8 +6,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from golive.errors import InvalidInputError
+
 DEFAULT_HOME = ".golive"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_WEBHOOK_BACKOFF = (5.0, 30.0, 120.0, 600.0, 3600.0)  # 5 s, 30 s, 2 min, 10 min, 1 h
 
 
 def default_home() -> Path:
@@ -24,6 +27,10 @@ class Settings:
         database_url: SQLAlchemy URL; SQLite in ``home`` unless ``GOLIVE_DATABASE_URL``.
         log_format: ``human`` or ``json``.
         max_body_bytes: the largest JSON request body the API accepts.
+        engine: whether the server runs the deployment engine and the SSH executor itself
+            (``GOLIVE_ENGINE``, on by default); off when ``golive worker`` processes do it.
+        webhook_backoff_seconds: waits between a webhook delivery's failed attempts
+            (``GOLIVE_WEBHOOK_BACKOFF``, comma-separated); after the last it is failed.
     """
 
     home: Path = field(default_factory=default_home)
@@ -34,11 +41,15 @@ class Settings:
     tuf_refresh_seconds: float = 300.0
     ssh_poll_seconds: float = 2.0
     deploy_tick_seconds: float = 1.0
+    engine: bool = True
     blob_backend: str = "local"
     s3_bucket: str = ""
     s3_prefix: str = ""
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
+    webhook_poll_seconds: float = 1.0
+    webhook_backoff_seconds: tuple[float, ...] = DEFAULT_WEBHOOK_BACKOFF
+    webhook_timeout_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -71,8 +82,14 @@ class Settings:
         return self.home / "work"
 
     @classmethod
-    def from_env(cls, home: Path | None = None, log_format: str | None = None) -> Settings:
-        """Settings from ``GOLIVE_*`` variables; explicit arguments win."""
+    def from_env(
+        cls, home: Path | None = None, log_format: str | None = None, engine: bool | None = None
+    ) -> Settings:
+        """Settings from ``GOLIVE_*`` variables; explicit arguments win.
+
+        Raises:
+            InvalidInputError: ``GOLIVE_ENGINE`` is neither on nor off.
+        """
         resolved_home = home if home is not None else default_home()
         return cls(
             home=resolved_home,
@@ -85,7 +102,35 @@ class Settings:
             s3_prefix=os.environ.get("GOLIVE_S3_PREFIX", ""),
             s3_endpoint_url=os.environ.get("GOLIVE_S3_ENDPOINT_URL") or None,
             s3_region=os.environ.get("GOLIVE_S3_REGION") or None,
+            engine=engine if engine is not None else _switch("GOLIVE_ENGINE", default=True),
+            webhook_backoff_seconds=_seconds("GOLIVE_WEBHOOK_BACKOFF", DEFAULT_WEBHOOK_BACKOFF),
         )
+
+
+def _switch(name: str, *, default: bool) -> bool:
+    """An on/off environment variable (on, off, true, false, 1, 0, yes, no)."""
+    text = os.environ.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in ("on", "true", "1", "yes"):
+        return True
+    if text in ("off", "false", "0", "no"):
+        return False
+    raise InvalidInputError(f"{name} must be on or off, not {text!r}")
+
+
+def _seconds(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    """A comma-separated list of non-negative seconds, e.g. ``5,30,120``."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or any(value < 0 for value in values):
+        raise InvalidInputError(f"{name} must be seconds separated by commas, e.g. 5,30,120")
+    return values
 
 
 def sqlite_url_for(home: Path) -> str:

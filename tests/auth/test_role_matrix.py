@@ -19,6 +19,7 @@ from tests.agents import role_cells as agent_cells
 from tests.changes import role_cells as change_cells
 from tests.deployments import role_cells as deployment_cells
 from tests.hardware import role_cells as hardware_cells
+from tests.integrations import role_cells as integration_cells
 from tests.support.live import LiveServer
 from tests.workorders import role_cells as work_order_cells
 
@@ -120,6 +121,10 @@ ENDPOINTS += [
     Cell(method, path, allowed, body, success)
     for method, path, allowed, body, success in change_cells.CELLS
 ]
+ENDPOINTS += [
+    Cell(method, path, allowed, body, success)
+    for method, path, allowed, body, success in integration_cells.CELLS
+]
 PUBLIC = [
     Cell("GET", "/api/v1/health", ALL),
     Cell("GET", "/tuf/metadata/{root}", ALL),
@@ -129,6 +134,11 @@ PUBLIC = [
 PUBLIC += [
     Cell(method, path, allowed, body, success)
     for method, path, allowed, body, success in agent_cells.AGENT_CELLS
+]
+# The ITSM bridge takes an HMAC signature, never a token.
+PUBLIC += [
+    Cell(method, path, allowed, body, success)
+    for method, path, allowed, body, success in integration_cells.PUBLIC_CELLS
 ]
 
 
@@ -143,6 +153,8 @@ def _fill(value: Any, slug: str, token: int) -> Any:
         for placeholder, own in deployment_cells.IDS.get(slug, {}).items():
             value = value.replace(placeholder, own)
         for placeholder, own in change_cells.IDS.get(slug, {}).items():
+            value = value.replace(placeholder, own)
+        for placeholder, own in integration_cells.IDS.get(slug, {}).items():
             value = value.replace(placeholder, own)
         return (
             value.replace("{s}", slug)
@@ -181,6 +193,7 @@ def _objects_for_every_role(live: LiveServer) -> dict[Role, int]:
             work_order_cells.setup(session, slug, role)
             deployment_cells.setup(session, slug)
             change_cells.setup(session, slug)
+            integration_cells.setup(session, slug)
             create_component(
                 session,
                 SYSTEM,

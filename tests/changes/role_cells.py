@@ -38,6 +38,7 @@ REQUESTERS = frozenset(
 )
 DECIDERS = frozenset({Role.ADMIN, Role.CHANGE_AUTHORITY})
 CONFIGURERS = DECIDERS
+MEASURERS = frozenset({Role.ADMIN, Role.AUDITOR, Role.DEPLOYMENT_MANAGER})
 
 C = "/api/v1/changes"
 A = "/api/v1/change-authorities"
@@ -88,6 +89,7 @@ CELLS: list[tuple[str, str, frozenset[Role], dict[str, Any] | None, int]] = [
     ("DELETE", "/api/v1/windows/wd-{s}", CONFIGURERS, None, 204),
     ("GET", "/api/v1/schedule", STAFF, None, 200),
     ("GET", "/api/v1/schedule.ics", STAFF, None, 200),
+    ("GET", "/api/v1/metrics/practice", MEASURERS, None, 200),
 ]
 
 # Per role slug: placeholder -> that role's change reference.

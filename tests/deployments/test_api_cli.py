@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from golive.agents.rules import AssignmentState
+from golive.deployments.models import Deployment
 from tests.conftest import Cli
 from tests.deployments.conftest import build_estate, report_all
 from tests.support.live import LiveServer
@@ -83,3 +84,38 @@ def test_cli_plan_and_deploy(live: LiveServer, cli: Cli) -> None:
     assert "aborted" in out
     code, out, err = cli("targets", "history", "web-01")
     assert code == 0, err
+
+
+def test_cli_deploy_gives_the_targets_its_hooks(live: LiveServer, cli: Cli) -> None:
+    with live.db.writing() as session:
+        build_estate(session)
+    cli.use(live.url, live.tokens["deployment_manager"])
+    code, _, err = cli("deploy", "shop@2", "--env", "production", "--hook", "health=true")
+    assert code == 2
+    assert "--hook" in err
+    assert "health_check" in err
+    code, out, err = cli(
+        "deploy",
+        "shop@2",
+        "--env",
+        "production",
+        "--targets",
+        "web-01",
+        "--hook",
+        "post_install=sh start.sh --port=8080",
+        "--hook",
+        "health_check=sh health.sh",
+    )
+    assert code == 0, err
+    assert "Created deployment 1" in out
+    hooks = {"post_install": "sh start.sh --port=8080", "health_check": "sh health.sh"}
+    with live.db.reading() as session:
+        recorded = session.get(Deployment, 1)
+        assert recorded is not None
+        assert recorded.hooks == hooks
+    shown = _wait_for(live, 1, "running")
+    while shown["counts"] != {"pending": 1}:
+        shown = _wait_for(live, 1, "running")
+    with live.client("auditor") as http:
+        assignments = http.get("/api/v1/assignments", params={"target": "web-01"}).json()
+    assert assignments["items"][0]["hooks"] == hooks

@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         format="golive-agent: %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    # --verbose logs the agent's steps; httpx's line per request (one every poll) is noise.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     options = AgentOptions(
         server=args.server,
         root=args.root,

@@ -31,6 +31,8 @@ from golive.deployments.executors.ssh_dispatch import SshDispatcher, keep_dispat
 from golive.deployments.executors.ssh_endpoints import router as ssh_router
 from golive.errors import GoliveError
 from golive.hardware.api import router as hardware_router
+from golive.integrations.api import router as integrations_router
+from golive.integrations.webhooks import start_delivering
 from golive.inventory.api import router as inventory_router
 from golive.media.api import router as media_router
 from golive.media.publication import publish_library
@@ -105,19 +107,27 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         # The library and its TUF repository agree at start, then stay fresh.
         await asyncio.to_thread(publish_library, database, tuf)
         stop = asyncio.Event()
-        refresher = asyncio.create_task(keep_fresh(tuf, settings.tuf_refresh_seconds, stop))
-        # Agentless targets: the server itself carries out their assignments over SSH.
-        dispatcher = SshDispatcher(database, app.state.blobs, settings.keys_dir, settings.work_dir)
-        pusher = asyncio.create_task(keep_dispatching(dispatcher, settings.ssh_poll_seconds, stop))
-        # The deployment engine runs inside the server by default (DESIGN.md, "Embedded").
-        deployer = asyncio.create_task(keep_deploying(database, settings.deploy_tick_seconds, stop))
+        tasks = [asyncio.create_task(keep_fresh(tuf, settings.tuf_refresh_seconds, stop))]
+        # The engine and the SSH executor run inside the server by default (DESIGN.md,
+        # "Embedded"); with GOLIVE_ENGINE=off `golive worker` processes do that work.
+        if settings.engine:
+            # Agentless targets: the server itself carries out their assignments over SSH.
+            ssh = SshDispatcher(database, app.state.blobs, settings.keys_dir, settings.work_dir)
+            tasks.append(
+                asyncio.create_task(keep_dispatching(ssh, settings.ssh_poll_seconds, stop))
+            )
+            tasks.append(
+                asyncio.create_task(keep_deploying(database, settings.deploy_tick_seconds, stop))
+            )
+            tasks.append(start_delivering(settings, database, stop))  # webhooks
+        else:
+            log.info("the deployment engine is off here: `golive worker` processes run it")
         try:
             yield
         finally:
             stop.set()
-            await refresher
-            await pusher
-            await deployer
+            for task in tasks:
+                await task
 
     app = FastAPI(
         lifespan=lifespan,
@@ -191,6 +201,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(ssh_router)
     app.include_router(deployments_router)
     app.include_router(changes_router)
+    app.include_router(integrations_router)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, streamed=UPLOADS)
     app.add_middleware(ObserveMiddleware, metrics=metrics)

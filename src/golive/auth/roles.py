@@ -41,6 +41,8 @@ class Permission(StrEnum):
     CHANGES_REQUEST = "changes:request"
     CHANGES_DECIDE = "changes:decide"
     CHANGES_CONFIGURE = "changes:configure"
+    INTEGRATIONS_READ = "integrations:read"
+    INTEGRATIONS_MANAGE = "integrations:manage"
 
 
 _STAFF = frozenset(
@@ -89,6 +91,11 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     ),
     Permission.CHANGES_DECIDE: frozenset({Role.CHANGE_AUTHORITY}),
     Permission.CHANGES_CONFIGURE: frozenset({Role.CHANGE_AUTHORITY}),
+    # ITSM connections and webhooks (issue 6): their secrets let a tool raise changes and
+    # receive the audit trail's events, so only admins set them up; the delivery log
+    # carries audit events, so auditors read it.
+    Permission.INTEGRATIONS_READ: frozenset({Role.AUDITOR}),
+    Permission.INTEGRATIONS_MANAGE: frozenset(),
 }
 
 

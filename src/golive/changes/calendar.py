@@ -21,9 +21,6 @@ from golive.changes.rules import ChangeState
 from golive.changes.schedule import Conflict, Entry, conflicts
 from golive.changes.windows import Window, occurrences
 from golive.db import utcnow
-from golive.deployments.models import ACTIVE, Deployment
-from golive.deployments.service import plan_of
-from golive.deployments.strategies import estimate
 from golive.errors import ConflictError, InvalidInputError, NotFoundError
 from golive.inventory.models import Target
 
@@ -231,6 +228,12 @@ def _change_entries(session: Session, since: datetime, until: datetime) -> list[
 
 
 def _deployment_entries(session: Session, since: datetime, until: datetime) -> list[Entry]:
+    # Imported here: deployments consult change control (windows) when they plan and
+    # run, so change control reads deployments only when it draws the schedule.
+    from golive.deployments.models import ACTIVE, Deployment
+    from golive.deployments.service import plan_of
+    from golive.deployments.strategies import estimate
+
     now = utcnow()
     found = session.scalars(
         select(Deployment)

@@ -115,9 +115,18 @@ def server(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
     log_format: LogFormatOption = "human",
+    engine: Annotated[
+        bool | None,
+        typer.Option(
+            "--engine/--no-engine",
+            help="Run the deployment engine and SSH executor here (default $GOLIVE_ENGINE, "
+            "else on); --no-engine when `golive worker` processes do.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the API (the database must be initialised and at this version's schema)."""
-    serve(Settings.from_env(home=home, log_format=log_format), host, port)
+    serve(Settings.from_env(home=home, log_format=log_format, engine=engine), host, port)
 
 
 def up(
@@ -125,8 +134,15 @@ def up(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
     log_format: LogFormatOption = "human",
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo/--no-demo",
+            help="Also run the demo fleet: a dozen local golive-agents and demo-shop versions.",
+        ),
+    ] = True,
 ) -> None:
-    """Run golive on its embedded default: `init` when needed, then `server`."""
+    """Run golive on its embedded default: `init` when needed, then `server`, with a demo fleet."""
     settings = Settings.from_env(home=home, log_format=log_format)
     secret = initialise(settings)
     if secret is not None:
@@ -135,7 +151,13 @@ def up(
         )
     tokens = settings.admin_token_path
     console.print(f"Use it: export GOLIVE_URL=http://{host}:{port} GOLIVE_TOKEN=$(cat {tokens})")
-    serve(settings, host, port)
+    if not demo:
+        serve(settings, host, port)
+        return
+    from golive.demo import demo_fleet
+
+    with demo_fleet(settings, host, port, announce=console.print):
+        serve(settings, host, port)
 
 
 @db_commands.command("status")

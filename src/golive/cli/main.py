@@ -16,12 +16,13 @@ from golive.agents.cli import assignments
 from golive.audit.cli import audit
 from golive.auth.cli import login, principals, tokens, whoami
 from golive.changes.cli import changes, metrics, schedule, windows
-from golive.cli import local
+from golive.cli import local, worker
 from golive.cli.output import errors
 from golive.deployments.cli import deploy, deployments
 from golive.deployments.executors import ssh_endpoints  # registers `golive targets ssh`
 from golive.errors import GoliveError
 from golive.hardware.cli import hardware
+from golive.integrations.cli import itsm, webhooks
 from golive.inventory.cli import components, environments, targets
 from golive.media.cli import media
 from golive.workorders.cli import work_orders
@@ -57,6 +58,7 @@ def _root(
 app.command("init")(local.init)
 app.command("server")(local.server)
 app.command("up")(local.up)
+app.command("worker")(worker.worker)
 app.add_typer(local.db_commands, name="db")
 app.command("login")(login)
 app.command("whoami")(whoami)
@@ -73,6 +75,8 @@ app.add_typer(work_orders, name="work-orders")
 app.command("deploy")(deploy)
 app.add_typer(deployments, name="deployments")
 app.add_typer(changes, name="changes")
+app.add_typer(itsm, name="itsm")
+app.add_typer(webhooks, name="webhooks")
 app.add_typer(windows, name="windows")
 app.command("schedule")(schedule)
 app.command("metrics")(metrics)

@@ -10,6 +10,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from golive.agents.rules import HOOKS
 from golive.cli.client import ApiClient
 from golive.cli.output import OutputFormat, OutputOption, console, done, show_list, show_one
 from golive.inventory.cli import components, targets
@@ -30,6 +31,20 @@ def _labels(values: list[str] | None) -> dict[str, str]:
         return dict(parse_label(text) for text in values or [])
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--label") from None
+
+
+def _hooks(values: list[str] | None) -> dict[str, str]:
+    """``NAME=COMMAND`` options as the deployment's hooks (docs/agent.md, "Hooks")."""
+    hooks: dict[str, str] = {}
+    for text in values or []:
+        name, _, command = text.partition("=")
+        if name not in HOOKS or not command.strip():
+            raise typer.BadParameter(
+                f"{text!r} is not NAME=COMMAND with NAME one of {', '.join(HOOKS)}",
+                param_hint="--hook",
+            )
+        hooks[name] = command
+    return hooks
 
 
 def _view(shown: dict[str, Any]) -> Table:
@@ -57,6 +72,8 @@ def _watch(client: ApiClient, number: int, interval: float = 1.0) -> None:
             time.sleep(interval)
             shown = client.get(f"/api/v1/deployments/{number}")
             live.update(_view(shown))
+    if not console.is_terminal:
+        console.line()  # rich leaves the last frame unterminated when not on a terminal
     console.print(f"Deployment {number} {shown['state']}.")
     if shown["state"] in BAD_ENDINGS:
         raise typer.Exit(1)
@@ -76,7 +93,24 @@ def deploy(
     confirm_waves: Annotated[bool, typer.Option("--confirm-waves")] = False,
     all_or_nothing: Annotated[bool, typer.Option("--all-or-nothing")] = False,
     rollback_on_failure: Annotated[bool, typer.Option("--rollback-on-failure")] = False,
+    offline_timeout: Annotated[
+        str, typer.Option(help="How long a target whose agent is away is waited for: 10m.")
+    ] = "10m",
+    offline_policy: Annotated[
+        str, typer.Option(help="What then happens to it: skip or fail.")
+    ] = "skip",
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Uninstall these versions from the targets.")
+    ] = False,
     change: Annotated[str | None, typer.Option("--change", help="Change reference.")] = None,
+    hook: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--hook",
+            help="NAME=COMMAND run on each target (pre_install, post_install, health_check, "
+            "pre_rollback); repeatable.",
+        ),
+    ] = None,
     plan: Annotated[bool, typer.Option("--plan", help="Show the plan; change nothing.")] = False,
     watch: Annotated[bool, typer.Option("--watch", help="Follow it live.")] = False,
     output: Json = OutputFormat.TABLE,
@@ -96,7 +130,11 @@ def deploy(
         "confirm_waves": confirm_waves,
         "all_or_nothing": all_or_nothing,
         "rollback_on_failure": rollback_on_failure,
+        "offline_timeout": offline_timeout,
+        "offline_policy": offline_policy,
+        "action": "remove" if remove else "install",
         "change_ref": change,
+        "hooks": _hooks(hook),
         "dry_run": plan,
     }
     client = ApiClient()

@@ -7,6 +7,9 @@ snapshot from the records, asks ``strategies.next_actions`` what to do, and carr
 actions out in that one write transaction. Every action is idempotent: an assignment is
 created only where the records hold none for the (deployment, target, component), so a
 crash between ticks loses nothing and repeats nothing.
+
+The engine runs inside the server (``keep_deploying``) or in ``golive worker`` processes
+(cli/worker.py), which name themselves as the actor of what they record.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -53,8 +57,18 @@ _CANCELLABLE = (_S.PENDING, _S.DISPATCHED)
 _STEPS = 8
 
 
-def tick(db: Database, now: datetime | None = None) -> int:
+def tick(
+    db: Database,
+    now: datetime | None = None,
+    *,
+    actor: Actor = ENGINE,
+    stopping: Callable[[], bool] | None = None,
+) -> int:
     """Move every active deployment on as far as its records allow at ``now``.
+
+    Args:
+        actor: whom the records name for the engine's changes (a worker names itself).
+        stopping: asked between deployments; when it answers True the tick ends there.
 
     Returns:
         How many deployments changed.
@@ -71,9 +85,11 @@ def tick(db: Database, now: datetime | None = None) -> int:
         ).all()
     changed = 0
     for deployment_id in ids:
+        if stopping is not None and stopping():
+            break
         try:
             with db.writing() as session:
-                if step(session, deployment_id, moment):
+                if step(session, deployment_id, moment, actor=actor):
                     changed += 1
         except Exception:
             log.exception("deployment %s: the engine step failed; trying again", deployment_id)
@@ -96,20 +112,20 @@ def _claim(session: Session, deployment_id: int) -> Deployment | None:
     ).one_or_none()
 
 
-def step(session: Session, deployment_id: int, now: datetime) -> bool:
+def step(session: Session, deployment_id: int, now: datetime, *, actor: Actor = ENGINE) -> bool:
     """One deployment's step in the caller's transaction; True when anything was written."""
     deployment = _claim(session, deployment_id)
     if deployment is None:
         return False  # another engine holds it, or it has just finished
     changed = False
     if deployment.state == _D.PLANNED.value:
-        _set_state(session, deployment, _D.RUNNING, now)
+        _set_state(session, actor, deployment, _D.RUNNING, now)
         deployment.started_at = now
         changed = True
     for _ in range(_STEPS):
         plan, progress, parts = service.snapshot(session, deployment)
         actions = strategies.next_actions(plan, progress, now)
-        acted = _apply(session, deployment, actions, parts, now)
+        acted = _apply(session, actor, deployment, actions, parts, now)
         changed = changed or acted
         if not acted or deployment.is_final:
             break
@@ -121,6 +137,7 @@ def step(session: Session, deployment_id: int, now: datetime) -> bool:
 
 def _set_state(
     session: Session,
+    actor: Actor,
     deployment: Deployment,
     state: DeploymentState,
     now: datetime,
@@ -134,9 +151,10 @@ def _set_state(
         deployment.reason = reason
     service.add_event(session, deployment, state.value, now, reason=reason)
     session.flush()
+    log.info("deployment %s: %s -> %s", deployment.id, before, state.value)
     audit.record(
         session,
-        actor=ENGINE.name,
+        actor=actor.name,
         action=f"deployment.{state.value}",
         subject_type="deployment",
         subject_id=str(deployment.id),
@@ -149,6 +167,7 @@ def _set_state(
 
 def _apply(
     session: Session,
+    actor: Actor,
     deployment: Deployment,
     actions: list[Action],
     parts: service.Split,
@@ -168,23 +187,24 @@ def _apply(
                 service.add_event(session, deployment, "wave_finished", now, wave=key)
                 changed = True
         elif isinstance(action, Dispatch):
-            changed = _dispatch(session, deployment, action, parts, now) or changed
+            changed = _dispatch(session, actor, deployment, action, parts, now) or changed
         elif isinstance(action, Skip | FailTargets):
-            changed = _close(session, deployment, action, parts, now) or changed
+            changed = _close(session, actor, deployment, action, parts, now) or changed
         elif isinstance(action, RollBack):
-            changed = _roll_back(session, deployment, action, now) or changed
+            changed = _roll_back(session, actor, deployment, action, now) or changed
         elif isinstance(action, Complete):
-            changed = _set_state(session, deployment, _D(action.outcome), now) or changed
+            changed = _set_state(session, actor, deployment, _D(action.outcome), now) or changed
             deployment.finished_at = now
             deployment.waiting_until = None
             return True
     if halted is not None:
-        changed = _set_state(session, deployment, _D.HALTED, now, halted.reason) or changed
+        changed = _set_state(session, actor, deployment, _D.HALTED, now, halted.reason) or changed
     elif any(isinstance(a, WaitForConfirmation) for a in actions):
         if deployment.state == _D.RUNNING.value:
-            changed = _set_state(session, deployment, _D.WAITING_FOR_CONFIRMATION, now) or changed
+            waiting = _D.WAITING_FOR_CONFIRMATION
+            changed = _set_state(session, actor, deployment, waiting, now) or changed
     elif deployment.state in (_D.HALTED.value, _D.WAITING_FOR_CONFIRMATION.value):
-        changed = _set_state(session, deployment, _D.RUNNING, now) or changed
+        changed = _set_state(session, actor, deployment, _D.RUNNING, now) or changed
     return changed
 
 
@@ -197,6 +217,7 @@ def _targets(session: Session, names: tuple[str, ...]) -> dict[str, Target]:
 
 def _create(
     session: Session,
+    actor: Actor,
     deployment: Deployment,
     target: Target,
     version: Version,
@@ -209,7 +230,7 @@ def _create(
         with session.begin_nested():
             return create_assignment(
                 session,
-                ENGINE,
+                actor,
                 target=target,
                 version=version,
                 action=action,
@@ -227,6 +248,7 @@ def _create(
 
 def _dispatch(
     session: Session,
+    actor: Actor,
     deployment: Deployment,
     action: Dispatch,
     parts: service.Split,
@@ -250,18 +272,27 @@ def _dispatch(
         return changed
     targets = _targets(session, tuple(sorted({name for name, _ in missing})))
     reason = f"deployment {deployment.id}, wave {action.wave_index}"
+    created = 0
     for name, item in missing:
         made = _create(
-            session, deployment, targets[name], item.version, deployment.action, reason, now
+            session, actor, deployment, targets[name], item.version, deployment.action, reason, now
         )
         if made is not None:
             parts.live[(name, item.component_id)] = made
-            changed = True
-    return changed
+            created += 1
+    if created:
+        log.info(
+            "deployment %s: wave %s: %d assignment(s) created",
+            deployment.id,
+            action.wave_index,
+            created,
+        )
+    return changed or created > 0
 
 
 def _close(
     session: Session,
+    actor: Actor,
     deployment: Deployment,
     action: Skip | FailTargets,
     parts: service.Split,
@@ -276,6 +307,7 @@ def _close(
             if found is None:
                 found = _create(
                     session,
+                    actor,
                     deployment,
                     targets[name],
                     item.version,
@@ -290,12 +322,14 @@ def _close(
                 wanted is _S.FAILED and not found.is_terminal
             ):
                 changed = (
-                    move_assignment(session, ENGINE, found, wanted, reason=action.reason) or changed
+                    move_assignment(session, actor, found, wanted, reason=action.reason) or changed
                 )
     return changed
 
 
-def _roll_back(session: Session, deployment: Deployment, action: RollBack, now: datetime) -> bool:
+def _roll_back(
+    session: Session, actor: Actor, deployment: Deployment, action: RollBack, now: datetime
+) -> bool:
     targets = _targets(session, action.targets)
     made: dict[str, list[int]] = {}
     for name in action.targets:
@@ -308,10 +342,14 @@ def _roll_back(session: Session, deployment: Deployment, action: RollBack, now: 
             reason = f"rollback of deployment {deployment.id}: {action.reason}"
             if good is not None:
                 install = AssignmentAction.INSTALL.value
-                created = _create(session, deployment, target, good.version, install, reason, now)
+                created = _create(
+                    session, actor, deployment, target, good.version, install, reason, now
+                )
             elif deployment.action == AssignmentAction.INSTALL.value:
                 remove = AssignmentAction.REMOVE.value
-                created = _create(session, deployment, target, item.version, remove, reason, now)
+                created = _create(
+                    session, actor, deployment, target, item.version, remove, reason, now
+                )
             else:
                 continue  # a removal with nothing installed before: nothing to put back
             if created is not None:
@@ -326,11 +364,17 @@ def _roll_back(session: Session, deployment: Deployment, action: RollBack, now: 
     return True
 
 
-async def keep_deploying(db: Database, interval_seconds: float, stop: asyncio.Event) -> None:
-    """Tick until ``stop`` is set; a failing tick is logged, never fatal."""
+async def keep_deploying(
+    db: Database, interval_seconds: float, stop: asyncio.Event, *, actor: Actor = ENGINE
+) -> None:
+    """Tick until ``stop`` is set; a failing tick is logged, never fatal.
+
+    When ``stop`` is set, the deployment step under way finishes (its transaction
+    commits or rolls back as a whole) and no other starts.
+    """
     while not stop.is_set():
         try:
-            changed = await asyncio.to_thread(tick, db)
+            changed = await asyncio.to_thread(tick, db, actor=actor, stopping=stop.is_set)
         except Exception:
             log.exception("deployment engine tick failed; trying again")
             changed = 0

@@ -51,6 +51,7 @@ _D = DeploymentState
 PER_TARGET_SECONDS = 60.0
 _RUNNING = (_S.DISPATCHED, _S.DOWNLOADING, _S.INSTALLING, _S.VERIFYING)
 _FAILURES = frozenset({_S.FAILED, _S.ROLLED_BACK})
+_WAITING = frozenset({None, _S.PENDING, _S.DISPATCHED})
 _SHOWN = 5
 
 
@@ -520,6 +521,35 @@ def _moments(stored: Mapping[str, str]) -> dict[int, datetime]:
     return {int(index): datetime.fromisoformat(moment) for index, moment in stored.items()}
 
 
+def offline_since(deployment: Deployment, parts: Split) -> dict[str, datetime]:
+    """The deployment's targets whose agent is away, each with when that was first seen.
+
+    Targets the plan found offline (a revoked agent) are recorded on the deployment. The
+    others count from their records: an agent's check-in marks its pending assignments
+    dispatched (docs/agent-protocol.md), so an agent target whose assignment is still
+    pending has not checked in since it was made; its agent is not running. It is away
+    from the later of its wave's start and the assignment's creation (a retry's fresh
+    assignment waits afresh). SSH and manual targets have no agent to wait for.
+    """
+    recorded = {
+        name: datetime.fromisoformat(moment) for name, moment in deployment.offline_since.items()
+    }
+    started = _moments(deployment.wave_started)
+    wave_of = {name: index for index, wave in enumerate(deployment.waves, start=1) for name in wave}
+    away: dict[str, datetime] = {}
+    for (name, _component), assignment in parts.live.items():
+        if (
+            name in recorded
+            or assignment.state != _S.PENDING.value
+            or assignment.target.connection != ConnectionKind.AGENT.value
+        ):
+            continue
+        begun = started.get(wave_of.get(name, 0))
+        moment = max(assignment.created_at, begun) if begun is not None else assignment.created_at
+        away[name] = min(away.get(name, moment), moment)
+    return {**away, **recorded}
+
+
 def progress_of(deployment: Deployment, parts: Split) -> DeploymentProgress:
     """The strategies' snapshot of ``deployment`` from its records."""
     components = [item.component_id for item in deployment.versions]
@@ -541,10 +571,7 @@ def progress_of(deployment: Deployment, parts: Split) -> DeploymentProgress:
         paused=deployment.state == _D.PAUSED.value,
         aborted=deployment.abort_requested,
         confirmed=frozenset(deployment.confirmed),
-        offline_since={
-            name: datetime.fromisoformat(moment)
-            for name, moment in deployment.offline_since.items()
-        },
+        offline_since=offline_since(deployment, parts),
         rollback_requested=deployment.rollback_requested,
         rollbacks={name: state for name, state in rollbacks.items() if state is not None},
     )
@@ -732,6 +759,7 @@ def describe(session: Session, deployment: Deployment) -> dict[str, Any]:
             mine = [a for (target, _c), a in parts.live.items() if target == name]
             reasons = [a.reason for a in mine if a.reason]
             rollback = progress.rollbacks.get(name)
+            away = progress.offline_since.get(name) if state in _WAITING else None
             row = {
                 "target": name,
                 "state": label,
@@ -748,6 +776,8 @@ def describe(session: Session, deployment: Deployment) -> dict[str, Any]:
                     for a in mine
                 ],
                 "rollback": rollback.value if rollback is not None else None,
+                # Its agent is away: the deployment waits for it until the offline timeout.
+                "offline_since": away.isoformat() if away is not None else None,
             }
             if state in _FAILURES:
                 failures.append({"target": name, "wave": wave.index, "reason": row["reason"]})

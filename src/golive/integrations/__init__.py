@@ -1,0 +1,1 @@
+"""Integrations with other tools: the ITSM bridge (inbound change requests) and webhooks."""
