@@ -33,7 +33,17 @@ def test_api_plan_deploy_show_and_records(live: LiveServer) -> None:
         assert http.get("/api/v1/deployments").json()["items"] == []
         bad = http.post("/api/v1/deployments", json={**body, "versions": ["shop"]})
         assert bad.status_code == 422
-        created = http.post("/api/v1/deployments", json={**body, "change_ref": "CHG-1"})
+        change = http.post(
+            "/api/v1/changes",
+            json={"type": "emergency", "title": "shop 2", "environments": ["production"],
+                  "components": ["shop"], "external_ref": "CHG0012345", "submit": True},
+        )  # fmt: skip
+        assert change.status_code == 201, change.text
+        with live.client("change_authority") as cab:
+            decided = cab.post("/api/v1/changes/CHG-1/decisions", json={"decision": "approve"})
+            assert decided.json()["state"] == "authorised"
+        # Linked by the ITSM tool's number; recorded by golive's reference.
+        created = http.post("/api/v1/deployments", json={**body, "change_ref": "CHG0012345"})
         assert created.status_code == 201, created.text
         number = created.json()["id"]
         again = http.post("/api/v1/deployments", json=body)
@@ -48,6 +58,8 @@ def test_api_plan_deploy_show_and_records(live: LiveServer) -> None:
     with live.client("auditor") as http:
         history = http.get("/api/v1/targets/web-01/history").json()["items"]
         assert history[0]["change_ref"] == "CHG-1"
+        change = http.get("/api/v1/changes/CHG-1").json()
+        assert (change["state"], change["outcome"]) == ("implemented", "succeeded")
         where = http.get("/api/v1/components/shop/where").json()
         assert where["environments"][0]["versions"] == {"2": 4}
 

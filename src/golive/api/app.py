@@ -41,6 +41,7 @@ from golive.media.tuf_api import router as tuf_router
 from golive.media.tuf_repo import TufRepository, keep_fresh
 from golive.settings import Settings
 from golive.validation import PATTERN_RULES
+from golive.web import mount as mount_console
 from golive.workorders.api import router as work_orders_router
 
 log = logging.getLogger("golive.api")
@@ -202,6 +203,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(deployments_router)
     app.include_router(changes_router)
     app.include_router(integrations_router)
+    mount_console(app)  # the web console at /console: HTML pages, outside the OpenAPI document
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, streamed=UPLOADS)
     app.add_middleware(ObserveMiddleware, metrics=metrics)

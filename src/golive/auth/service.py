@@ -6,8 +6,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from golive import audit
@@ -225,6 +226,11 @@ _TOKEN_HOLDER = (
     .join(Principal, ApiToken.principal_id == Principal.id)
     .where(ApiToken.secret_hash == bindparam("secret_hash"))
 )
+_TOKEN_HOLDER_BY_ID = (
+    select(*_TOKEN_HOLDER.selected_columns)
+    .join(Principal, ApiToken.principal_id == Principal.id)
+    .where(ApiToken.id == bindparam("token_id"))
+)
 
 
 def authenticate(reader: Session | Connection, secret: str) -> Actor:
@@ -234,6 +240,20 @@ def authenticate(reader: Session | Connection, secret: str) -> Actor:
     row = reader.execute(_TOKEN_HOLDER, {"secret_hash": hash_secret(secret)}).one_or_none()
     if row is None:
         raise AuthenticationError("the token is not valid")
+    return _holder(row)
+
+
+def authenticate_token_id(reader: Session | Connection, token_id: int) -> Actor:
+    """The actor behind the token with ``token_id``, checked as ``authenticate`` checks a
+    secret: the web console's session names the token it was opened with, so revoking
+    the token or disabling its principal ends the session too."""
+    row = reader.execute(_TOKEN_HOLDER_BY_ID, {"token_id": token_id}).one_or_none()
+    if row is None:
+        raise AuthenticationError("the token of this session no longer exists")
+    return _holder(row)
+
+
+def _holder(row: Row[*tuple[Any, ...]]) -> Actor:
     if row.revoked_at is not None:
         raise AuthenticationError("the token has been revoked")
     if row.expires_at is not None and row.expires_at <= utcnow():

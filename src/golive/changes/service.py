@@ -77,9 +77,14 @@ def parse_ref(ref: str) -> int:
 
 
 def get_change(session: Session, ref: str, *, for_update: bool = False) -> Change:
+    """A change by golive's reference (``CHG-12``) or by its external reference (the ITSM
+    tool's number, such as ``CHG0012345``)."""
+    text = ref.strip()
+    looks_ours = text.upper().startswith(REF_PREFIX) or text.isdigit()
+    condition = Change.id == parse_ref(text) if looks_ours else Change.external_ref == text
     query = (
         select(Change)
-        .where(Change.id == parse_ref(ref))
+        .where(condition)
         .options(selectinload(Change.approvals), selectinload(Change.model))
     )
     if for_update:

@@ -30,7 +30,7 @@ from golive.agents.service import create_assignment, move_assignment
 from golive.auth.roles import Role
 from golive.auth.service import Actor
 from golive.db import Database, utcnow
-from golive.deployments import service, strategies
+from golive.deployments import gating, service, strategies
 from golive.deployments.models import ACTIVE, Deployment, DeploymentState, DeploymentVersion
 from golive.deployments.strategies import (
     Action,
@@ -119,12 +119,27 @@ def step(session: Session, deployment_id: int, now: datetime, *, actor: Actor = 
         return False  # another engine holds it, or it has just finished
     changed = False
     if deployment.state == _D.PLANNED.value:
+        plan, progress, parts = service.snapshot(session, deployment)
+        actions = strategies.next_actions(plan, progress, now)
+        held, gated, why = gating.hold_new_waves(
+            session, actor, deployment, actions, now, record=False
+        )
+        if gated is _D.WAITING_FOR_WINDOW:
+            deployment.waiting_until = _earliest_wait(held)
+            deployment.updated_at = now
+            _set_state(session, actor, deployment, gated, now, why)
+            return True
         _set_state(session, actor, deployment, _D.RUNNING, now)
         deployment.started_at = now
         changed = True
     for _ in range(_STEPS):
         plan, progress, parts = service.snapshot(session, deployment)
         actions = strategies.next_actions(plan, progress, now)
+        actions, gated, why = gating.hold_new_waves(session, actor, deployment, actions, now)
+        if gated is not None and _set_state(session, actor, deployment, gated, now, why):
+            changed = True
+            if gated is _D.RUNNING and deployment.started_at is None:
+                deployment.started_at = now  # the first wave starts only now
         acted = _apply(session, actor, deployment, actions, parts, now)
         changed = changed or acted
         if not acted or deployment.is_final:
@@ -133,6 +148,11 @@ def step(session: Session, deployment_id: int, now: datetime, *, actor: Actor = 
     if changed:
         deployment.updated_at = now
     return changed
+
+
+def _earliest_wait(actions: list[Action]) -> datetime | None:
+    waits = [a.moment for a in actions if isinstance(a, WaitUntil)]
+    return min(waits) if waits else None
 
 
 def _set_state(
@@ -196,6 +216,7 @@ def _apply(
             changed = _set_state(session, actor, deployment, _D(action.outcome), now) or changed
             deployment.finished_at = now
             deployment.waiting_until = None
+            gating.finished(session, actor, deployment)
             return True
     if halted is not None:
         changed = _set_state(session, actor, deployment, _D.HALTED, now, halted.reason) or changed

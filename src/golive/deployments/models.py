@@ -33,6 +33,7 @@ class DeploymentState(StrEnum):
     RUNNING = "running"
     PAUSED = "paused"
     WAITING_FOR_CONFIRMATION = "waiting_for_confirmation"
+    WAITING_FOR_WINDOW = "waiting_for_window"
     HALTED = "halted"
     SUCCEEDED = "succeeded"
     FAILED = "failed"

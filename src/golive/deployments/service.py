@@ -24,7 +24,7 @@ from golive.agents.rules import AssignmentAction, AssignmentState
 from golive.agents.service import DEFAULT_HOOK_TIMEOUT_SECONDS, install_history
 from golive.auth.service import Actor
 from golive.db import utcnow
-from golive.deployments import strategies
+from golive.deployments import gating, strategies
 from golive.deployments.models import (
     ACTIVE,
     Deployment,
@@ -238,9 +238,14 @@ def _gates(environment: Environment, params: StrategyParams, waves: int) -> list
     gates = []
     if environment.policy.get("requires_change"):
         gates.append(
-            f"environment {environment.name} requires an authorised change; change control "
-            "comes later, so change_ref is recorded but not yet enforced"
+            f"environment {environment.name} requires an authorised change that covers the "
+            "deployment, or a standard change model that does (checked when it is created)"
         )
+    gates.append(
+        "each wave starts only when no freeze applies"
+        + (", inside a maintenance window" if environment.policy.get("requires_window") else "")
+        + " and, under a change with planned windows, inside one of them"
+    )
     if environment.policy.get("approved_versions_only", True):
         gates.append(f"environment {environment.name} deploys approved versions only (checked)")
     if params.confirm_waves and waves > 1:
@@ -358,6 +363,15 @@ def create_deployment(
         labels=labels,
         params=params,
         action=action,
+    )
+    change_ref = gating.clear(
+        session,
+        actor,
+        prepared.environment,
+        change_ref,
+        frozenset(v.component.name for v in prepared.versions),
+        {target.name: dict(target.labels) for target in prepared.targets},
+        params.strategy,
     )
     now = utcnow()
     first = strategies.initial_progress(prepared.plan, now)
@@ -628,7 +642,11 @@ def pause(
 ) -> Deployment:
     """Start nothing new; running assignments finish on their own."""
     deployment = _loaded(session, deployment_id, lock=True)
-    _require_state(deployment, (_D.PLANNED, _D.RUNNING, _D.WAITING_FOR_CONFIRMATION), "paused")
+    _require_state(
+        deployment,
+        (_D.PLANNED, _D.RUNNING, _D.WAITING_FOR_CONFIRMATION, _D.WAITING_FOR_WINDOW),
+        "paused",
+    )
     if deployment.abort_requested or deployment.rollback_requested:
         raise ConflictError(
             f"deployment {deployment.id} is winding down (abort or rollback) and cannot be paused"
@@ -676,7 +694,9 @@ def confirm_wave(
     """Let the next wave of a ``confirm_waves`` deployment begin."""
     deployment = _loaded(session, deployment_id, lock=True)
     _require_state(
-        deployment, (_D.PLANNED, _D.RUNNING, _D.PAUSED, _D.WAITING_FOR_CONFIRMATION), "confirmed"
+        deployment,
+        (_D.PLANNED, _D.RUNNING, _D.PAUSED, _D.WAITING_FOR_CONFIRMATION, _D.WAITING_FOR_WINDOW),
+        "confirmed",
     )
     if not deployment.params.get("confirm_waves"):
         raise ConflictError(

@@ -1,0 +1,183 @@
+"""Console pages of change control: changes, the approvals inbox of the signed-in
+authority, decisions, and the schedule (a week or month calendar with its conflicts).
+
+A decision calls the changes API's own function: the service decides whether the signed-in
+principal belongs to the change's authority, exactly as for ``golive changes approve``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from golive.auth.roles import Permission
+from golive.changes import api as changes_api
+from golive.changes import calendar, service
+from golive.changes.rules import ChangeState, ChangeType
+from golive.changes.schemas import DecisionIn
+from golive.db import utcnow
+from golive.deployments.models import Deployment
+from golive.errors import GoliveError, InvalidInputError
+from golive.web.calendar_view import days_of, items_of, span_of
+from golive.web.console import (
+    PREFIX,
+    ConsoleRoute,
+    Viewer,
+    current_viewer,
+    database_of,
+    redirect,
+    render,
+    validated,
+)
+
+router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
+Signed = Annotated[Viewer, Depends(current_viewer)]
+DONE = {"approve": "Your approval is recorded.", "reject": "Your rejection is recorded."}
+
+
+@router.get("/changes", response_class=HTMLResponse)
+def changes(request: Request, viewer: Signed, state: str = "", type: str = "") -> Response:
+    viewer.require(Permission.CHANGES_READ)
+    with database_of(request).reading() as session:
+        found = service.list_changes(
+            session,
+            state=ChangeState(state) if state in {s.value for s in ChangeState} else None,
+            change_type=ChangeType(type) if type in {t.value for t in ChangeType} else None,
+            limit=500,
+            offset=0,
+        )
+        items = service.summaries(found)
+        waiting = len(service.inbox(session, viewer.actor, limit=1000, offset=0))
+    return render(
+        request,
+        "changes.html",
+        {
+            "items": items,
+            "waiting": waiting,
+            "states": [s.value for s in ChangeState],
+            "types": [t.value for t in ChangeType],
+            "chosen": {"state": state, "type": type},
+        },
+        viewer=viewer,
+    )
+
+
+@router.get("/changes/inbox", response_class=HTMLResponse)
+def inbox(request: Request, viewer: Signed, done: str = "") -> Response:
+    viewer.require(Permission.CHANGES_READ)  # as GET /api/v1/changes/inbox
+    with database_of(request).reading() as session:
+        items = service.summaries(service.inbox(session, viewer.actor, limit=500, offset=0))
+    return render(request, "inbox.html", {"items": items, "notice": DONE.get(done)}, viewer=viewer)
+
+
+def _change_page(
+    request: Request,
+    viewer: Viewer,
+    ref: str,
+    *,
+    notice: str | None = None,
+    error: GoliveError | None = None,
+) -> HTMLResponse:
+    viewer.require(Permission.CHANGES_READ)
+    with database_of(request).reading() as session:
+        change = service.get_change(session, ref)
+        shown = change.as_dict()
+        shown["authorisation"] = service.standing(session, change).describe()
+        shown["authorities"] = [a.name for a in service.authorities_of(session, change)]
+        mine = any(
+            c.id == change.id for c in service.inbox(session, viewer.actor, limit=1000, offset=0)
+        )
+        linked = [
+            d.as_dict()
+            for d in session.scalars(
+                select(Deployment)
+                .where(Deployment.change_ref == change.ref)
+                .order_by(Deployment.id)
+            )
+        ]
+    return render(
+        request,
+        "change.html",
+        {
+            "c": shown,
+            "may_decide": mine,
+            "deployments": linked,
+            "may_deploy": viewer.may(Permission.DEPLOYMENTS_RUN)
+            and shown["state"] == ChangeState.AUTHORISED.value,
+            "notice": notice,
+            "error": error,
+        },
+        viewer=viewer,
+        status_code=error.http_status if error is not None else 200,
+    )
+
+
+@router.get("/changes/{ref}", response_class=HTMLResponse)
+def change(request: Request, viewer: Signed, ref: str, done: str = "") -> Response:
+    return _change_page(request, viewer, ref, notice=DONE.get(done))
+
+
+@router.post("/changes/{ref}/decide", response_class=HTMLResponse)
+def decide(
+    request: Request,
+    viewer: Signed,
+    ref: str,
+    decision: Annotated[str, Form(max_length=20)],
+    reason: Annotated[str, Form(max_length=4000)] = "",
+    back: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    # No role check here, as on POST /api/v1/changes/{ref}/decisions: membership of the
+    # change's authority is the rule, and the service applies it.
+    spec = validated(DecisionIn, {"decision": decision, "reason": reason.strip()})
+    try:
+        changes_api.decide(ref, spec, database_of(request), viewer.actor)
+    except GoliveError as exc:
+        if exc.http_status in (403, 404):
+            raise
+        return _change_page(request, viewer, ref, error=exc)
+    if back == "inbox":
+        return redirect(f"{PREFIX}/changes/inbox?done={spec.decision.value}")
+    return redirect(f"{PREFIX}/changes/{ref}?done={spec.decision.value}")
+
+
+@router.get("/schedule", response_class=HTMLResponse)
+def schedule(request: Request, viewer: Signed, view: str = "week", day: str = "") -> Response:
+    viewer.require(Permission.CHANGES_READ)
+    view = "month" if view == "month" else "week"
+    today = utcnow().date()
+    try:
+        anchor = date.fromisoformat(day) if day else today
+    except ValueError:
+        raise InvalidInputError(f"day must be a date like 2030-01-31; got {day!r}") from None
+    first, after = span_of(view, anchor)
+    since = datetime.combine(first, time.min, tzinfo=UTC)
+    until = datetime.combine(after, time.min, tzinfo=UTC)
+    with database_of(request).reading() as session:
+        plan = calendar.schedule(session, since, until).as_dict()
+    items = items_of(plan)
+    days = days_of(
+        items, first, after, month=anchor.month if view == "month" else None, today=today
+    )
+    step = timedelta(days=7) if view == "week" else timedelta(days=31)
+    previous = (anchor.replace(day=1) - timedelta(days=1)) if view == "month" else anchor - step
+    following = (anchor.replace(day=1) + step).replace(day=1) if view == "month" else anchor + step
+    return render(
+        request,
+        "schedule.html",
+        {
+            "view": view,
+            "anchor": anchor,
+            "days": days,
+            "conflicts": plan["conflicts"],
+            "previous": previous.isoformat(),
+            "following": following.isoformat(),
+            "title": anchor.strftime("%B %Y")
+            if view == "month"
+            else f"Week of {first.isoformat()}",
+        },
+        viewer=viewer,
+    )
