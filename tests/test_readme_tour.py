@@ -46,7 +46,7 @@ def test_readme_tour_works_as_written(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             env=env,
-            timeout=180,
+            timeout=300,
             check=False,
         )
         token = (tmp_path / ".golive" / "admin.token").read_text().strip()
@@ -68,6 +68,16 @@ def test_readme_tour_works_as_written(tmp_path: Path) -> None:
     assert "health_check exited with 1; rolled back" in result.stdout
     assert "Deployment 2 rolled_back." in result.stdout
     assert "rolled back as expected" in result.stdout
+    # Change control: refused without a change, deployed under an approved one, then held
+    # by a freeze
+    assert "requires an authorised change" in result.stderr
+    assert "refused: no change" in result.stdout
+    assert "is authorised." in result.stdout
+    assert "Deployment 3 succeeded." in result.stdout
+    assert re.search(r"state\s+implemented", result.stdout)
+    assert "deployment 4: waiting_for_window" in result.stdout
+    flowing = " ".join(result.stdout.split())  # the caption may wrap
+    assert "waiting for a window: deny window code-freeze in force" in flowing
     assert where["environments"] == [
-        {**where["environments"][0], "environment": "production", "versions": {"1.1.0": 6}}
+        {**where["environments"][0], "environment": "production", "versions": {"1.0.0": 6}}
     ]

@@ -251,3 +251,28 @@ def test_only_an_emergency_change_with_a_reason_runs_inside_a_freeze(estate: Dat
         "computed_from": "changes implemented in the period",
     }
     assert found["deviations"]["by_kind"] == {"freeze_override": 1}
+
+
+def test_a_recurring_freeze_blocks_a_wave_until_its_occurrence_ends(estate: Database) -> None:
+    _policy(estate, on_window_close="wait")
+    # Every night from 00:01 for an hour, since a month before: today's occurrence counts.
+    _window(
+        estate,
+        name="nightly-batch",
+        kind="deny",
+        start=_local(60 - 31 * 86400),
+        duration="1h",
+        rrule="FREQ=DAILY",
+    )
+    number = _deploy(estate, _change(estate), waves="1,100%")
+    engine.tick(estate, at(0))
+    report_all(estate, number, OK)
+    engine.tick(estate, at(120))
+    shown = _show(estate, number)
+    assert shown["state"] == "waiting_for_window"
+    assert "nightly-batch" in shown["reason"]
+    assert shown["waiting_until"] == at(3660).isoformat()
+    engine.tick(estate, at(3659))
+    assert _show(estate, number)["counts"] == {"not_started": 3, "succeeded": 1}
+    engine.tick(estate, at(3660))
+    assert _show(estate, number)["counts"] == {"pending": 3, "succeeded": 1}

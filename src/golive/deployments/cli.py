@@ -62,6 +62,12 @@ def _view(shown: dict[str, Any]) -> Table:
         )
     for failure in shown.get("failures", []):
         table.add_row("failed", failure["target"], failure["reason"] or "-")
+    notes = [f"change {shown['change_ref']}"] if shown.get("change_ref") else []
+    if shown.get("reason") and shown["state"] not in ("running", "succeeded"):
+        notes.append(str(shown["reason"]))
+    if notes:
+        table.caption = "; ".join(notes)
+        table.caption_justify = "left"
     return table
 
 
