@@ -77,7 +77,7 @@ def test_readme_tour_works_as_written(tmp_path: Path) -> None:
     assert re.search(r"state\s+implemented", result.stdout)
     assert "deployment 4: waiting_for_window" in result.stdout
     flowing = " ".join(result.stdout.split())  # the caption may wrap
-    assert "waiting for a window: deny window code-freeze in force" in flowing
+    assert "change CHG-2; waiting for a window: deny window code-freeze is in force" in flowing
     assert where["environments"] == [
         {**where["environments"][0], "environment": "production", "versions": {"1.0.0": 6}}
     ]
