@@ -33,6 +33,7 @@ from golive.agents.rules import inventory_digest
 
 DESIRED = "/api/v1/agent/desired"
 REPORT = "/api/v1/agent/report"
+REPORTS = "/api/v1/agent/reports"
 INVENTORY = "/api/v1/agent/inventory"
 # What an agent reports on the way to succeeded (docs/agent-protocol.md, "Reports").
 ON_THE_WAY = ("downloading", "installing", "verifying")
@@ -96,6 +97,13 @@ class VirtualFleet:
         poll_interval: seconds between check-ins (±20 % jitter, like golive-agent).
         step_seconds: the range of time each install step takes.
         max_backoff: the longest wait while the server is away (golive-agent: 300 s).
+        install: called with the target's name and the assignment where golive-agent
+            installs (after its installing report), for a benchmark's stand-in work.
+        wait: when above 0, check-ins ask the server to hold them up to this many
+            seconds until something changes (``?wait=``) and follow each other at once.
+        batch: deliver an assignment's reports and the new inventory in one call to
+            ``/agent/reports`` once it is done (an install that takes no time), instead
+            of one call per report and one for the inventory.
     """
 
     def __init__(
@@ -108,6 +116,9 @@ class VirtualFleet:
         max_backoff: float = 1.0,
         seed: int | None = None,
         connections: int = 64,
+        install: Callable[[str, Mapping[str, Any]], None] | None = None,
+        wait: float = 0.0,
+        batch: bool = False,
     ) -> None:
         self.url = url.rstrip("/")
         self.agents = {name: VirtualAgent(name, secret) for name, secret in credentials.items()}
@@ -116,6 +127,9 @@ class VirtualFleet:
         self.max_backoff = max_backoff
         self.rng = random.Random(seed)
         self.connections = connections
+        self.install = install
+        self.wait = wait
+        self.batch = batch
         self.succeeded = 0  # succeeded reports the server took
         self.refused: list[str] = []  # reports the server would not take (404, 409, 422)
         self.revoked: list[str] = []
@@ -150,7 +164,7 @@ class VirtualFleet:
     async def run(self, stop: asyncio.Event) -> None:
         """Run every agent until ``stop`` is set."""
         connector = aiohttp.TCPConnector(limit=self.connections)
-        timeout = aiohttp.ClientTimeout(total=15)
+        timeout = aiohttp.ClientTimeout(total=15 + self.wait)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             self._session = session
             try:
@@ -212,7 +226,8 @@ class VirtualFleet:
                 self.revoked.append(f"{agent.name}: {problem}")
                 return
             attempt = 0
-            await self._pause(stop, self.poll_interval * self.rng.uniform(0.8, 1.2))
+            if self.wait <= 0:
+                await self._pause(stop, self.poll_interval * self.rng.uniform(0.8, 1.2))
 
     @staticmethod
     async def _pause(stop: asyncio.Event, seconds: float) -> None:
@@ -223,6 +238,8 @@ class VirtualFleet:
         await self._deliver(agent)
         desired = await self._check_in(agent)
         if desired is not None:
+            # Taken first: a reports answer may move it on while the assignments run.
+            agent.etag = str(desired["etag"])
             for assignment in desired["assignments"]:
                 number = int(assignment["id"])
                 if number in agent.finished:
@@ -230,7 +247,6 @@ class VirtualFleet:
                 if number in agent.taken:
                     continue  # under way or done: its reports are in the outbox or delivered
                 await self._execute(agent, assignment)
-            agent.etag = str(desired["etag"])
         if agent.inventory_recorded != inventory_digest(agent.inventory()):
             await self._send_inventory(agent)
 
@@ -249,7 +265,10 @@ class VirtualFleet:
         )
         for state in ON_THE_WAY:
             agent.outbox.append(_report(number, state))
-            await self._try_deliver(agent)
+            if not self.batch:
+                await self._try_deliver(agent)
+            if state == "installing" and self.install is not None:
+                self.install(agent.name, assignment)
             await asyncio.sleep(self.rng.uniform(*self.step_seconds))
         component = str(assignment["component"])
         if assignment["action"] == "remove":
@@ -272,7 +291,8 @@ class VirtualFleet:
         headers["X-Golive-Inventory"] = inventory_digest(agent.inventory())
         if agent.etag is not None:
             headers["If-None-Match"] = agent.etag
-        status, body = await self._call("GET", DESIRED, agent, headers=headers)
+        path = f"{DESIRED}?wait={self.wait:g}" if self.wait > 0 else DESIRED
+        status, body = await self._call("GET", path, agent, headers=headers)
         if status == 304:
             return None
         if status != 200 or not isinstance(body, dict):
@@ -281,6 +301,9 @@ class VirtualFleet:
 
     async def _deliver(self, agent: VirtualAgent) -> None:
         """Send the outbox in order; stop (raising Unavailable) at the first failure."""
+        if self.batch:
+            await self._deliver_batch(agent)
+            return
         while agent.outbox:
             report = agent.outbox[0]
             status, body = await self._call(
@@ -298,6 +321,36 @@ class VirtualFleet:
             else:
                 raise Unavailable(f"report answered {status}")
             agent.outbox.pop(0)
+
+    async def _deliver_batch(self, agent: VirtualAgent) -> None:
+        """The outbox and the inventory (when it changed) in one call to /agent/reports."""
+        inventory = agent.inventory()
+        digest = inventory_digest(inventory)
+        if not agent.outbox and agent.inventory_recorded == digest:
+            return
+        sent = list(agent.outbox)
+        body: dict[str, Any] = {"reports": sent, "etag": agent.etag}
+        if agent.inventory_recorded != digest:
+            body["inventory"] = inventory
+        status, answer = await self._call(
+            "POST", REPORTS, agent, headers=self._headers(agent), json=body
+        )
+        if status != 200 or not isinstance(answer, dict):
+            raise Unavailable(f"reports answered {status}")
+        for report, result in zip(sent, answer["results"], strict=True):
+            if "error" in result:
+                self.refused.append(
+                    f"{agent.name}: report {report['state']} of assignment "
+                    f"{report['assignment_id']} refused: {result['error']}"
+                )
+            elif report["state"] == "succeeded":
+                self.succeeded += 1
+                agent.finished.add(int(report["assignment_id"]))
+        del agent.outbox[: len(sent)]
+        if answer.get("inventory_digest") == digest:
+            agent.inventory_recorded = digest
+        if answer.get("etag"):
+            agent.etag = str(answer["etag"])
 
     async def _try_deliver(self, agent: VirtualAgent) -> None:
         try:

@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -18,16 +20,31 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import TypeAdapter, ValidationError
 
 from golive.agents import service
-from golive.agents.checkin import CheckInReader
+from golive.agents.batch import GroupWriter, HandOut, ReportAnswer, ReportCall
+from golive.agents.checkin import CheckInReader, CheckInRow
 from golive.agents.rules import AssignmentState, etag, etag_matches
-from golive.agents.schemas import EnrollmentTokenCreate, Inventory, Registration, Report
+from golive.agents.schemas import (
+    EnrollmentTokenCreate,
+    Inventory,
+    Registration,
+    Report,
+    ReportBatch,
+)
+from golive.agents.waiting import MAX_WAIT_SECONDS, ChangeWatch
 from golive.api.deps import DB, Limit, Offset, page, require
 from golive.auth.roles import Permission
 from golive.auth.service import Actor, hash_secret
 from golive.db import Database
-from golive.errors import AuthenticationError
+from golive.errors import (
+    AuthenticationError,
+    ConflictError,
+    GoliveError,
+    InvalidInputError,
+    NotFoundError,
+)
 from golive.media.tuf_repo import TufRepository
 
 
@@ -35,9 +52,13 @@ from golive.media.tuf_repo import TufRepository
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     reader = CheckInReader(app.state.db)
     app.state.agent_checkin = reader
+    app.state.agent_writer = GroupWriter(app.state.db)
+    app.state.agent_waiting = ChangeWatch(app.state.db)
     try:
         yield
     finally:
+        app.state.agent_waiting.close()
+        app.state.agent_writer.close()
         reader.dispose()
 
 
@@ -77,23 +98,7 @@ def _enrollment(
         return service.authenticate_enrollment(session, credentials.credentials)
 
 
-def _agent(
-    request: Request,
-    db: DB,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(agent_bearer)],
-) -> service.AgentIdentity:
-    if credentials is None:
-        raise AuthenticationError(
-            "this endpoint needs an agent credential: send 'Authorization: Bearer gla_…'"
-        )
-    with db.reading() as session:
-        agent = service.authenticate_agent(session, credentials.credentials)
-    request.state.actor = agent.actor.name
-    return agent
-
-
 EnrollmentId = Annotated[int, Depends(_enrollment)]
-Agent = Annotated[service.AgentIdentity, Depends(_agent)]
 
 
 # --- enrollment ----------------------------------------------------------------
@@ -175,6 +180,56 @@ def _checkin_reader(request: Request) -> CheckInReader:
     return reader
 
 
+def _writer(request: Request) -> GroupWriter:
+    writer: GroupWriter | None = getattr(request.app.state, "agent_writer", None)
+    if writer is None:  # an app run without its lifespan
+        writer = request.app.state.agent_writer = GroupWriter(request.app.state.db)
+    return writer
+
+
+def _waiting(request: Request) -> ChangeWatch:
+    watch: ChangeWatch | None = getattr(request.app.state, "agent_waiting", None)
+    if watch is None:  # an app run without its lifespan
+        watch = request.app.state.agent_waiting = ChangeWatch(request.app.state.db)
+    return watch
+
+
+async def _identify(request: Request) -> CheckInRow:
+    """The calling agent's row (``checkin.CheckInRow``), from its ``gla_`` credential.
+
+    Raises:
+        AuthenticationError: no agent credential, an unknown one, or a revoked one.
+    """
+    secret = _bearer_secret(request.headers.get("authorization"))
+    reader = _checkin_reader(request)
+    secret_hash = hash_secret(secret)
+    if reader.blocks_briefly:
+        row = reader.lookup(secret_hash)
+    else:
+        row = await run_in_threadpool(reader.lookup, secret_hash)
+    if row is None:
+        raise AuthenticationError("the agent credential is not valid")
+    if row[1] is not None:
+        raise service.revoked()
+    request.state.actor = f"agent:{row[4]}"
+    return row
+
+
+def _wait_seconds(request: Request) -> float:
+    given = request.query_params.get("wait")
+    if given is None:
+        return 0.0
+    try:
+        seconds = float(given)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= MAX_WAIT_SECONDS:
+        raise InvalidInputError(
+            f"wait must be a number of seconds from 0 to {MAX_WAIT_SECONDS}, not {given!r}"
+        )
+    return seconds
+
+
 @router.get(
     "/agent/desired",
     summary="The agent's check-in: its unfinished assignments, or 304 when nothing changed",
@@ -187,6 +242,13 @@ def _checkin_reader(request: Request) -> CheckInReader:
         "parameters": [
             {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
             {"name": "X-Golive-Inventory", "in": "header", "schema": {"type": "string"}},
+            {
+                "name": "wait",
+                "in": "query",
+                "description": "Hold an unchanged check-in up to this many seconds and "
+                f"answer as soon as something changes (0 to {MAX_WAIT_SECONDS}).",
+                "schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS},
+            },
         ],
         "security": [{"AgentCredential": []}],
     },
@@ -195,54 +257,120 @@ async def desired(request: Request) -> Response:
     # The hot path of the whole fleet: headers read directly, one pre-compiled indexed
     # read, no ORM and no write when nothing changed (see agents/checkin.py).
     headers = request.headers
-    secret = _bearer_secret(headers.get("authorization"))
-    reader = _checkin_reader(request)
-    secret_hash = hash_secret(secret)
-    if reader.blocks_briefly:
-        row = reader.lookup(secret_hash)
-    else:
-        row = await run_in_threadpool(reader.lookup, secret_hash)
-    if row is None:
-        raise AuthenticationError("the agent credential is not valid")
-    target_id, revoked_at, generation, recorded_inventory = row
-    if revoked_at is not None:
-        raise service.revoked()
-    current = etag(target_id, generation)
+    wait = _wait_seconds(request)
+    row = await _identify(request)
+    deadline = time.monotonic() + wait
     reported_inventory = headers.get("x-golive-inventory")
-    if (reported_inventory is None or reported_inventory == recorded_inventory) and etag_matches(
-        headers.get("if-none-match"), current
-    ):
-        return Response(status_code=304, headers={"ETag": current})
+    while True:
+        target_id, _, generation, recorded_inventory, _ = row
+        current = etag(target_id, generation)
+        unchanged = (
+            reported_inventory is None or reported_inventory == recorded_inventory
+        ) and etag_matches(headers.get("if-none-match"), current)
+        if not unchanged:
+            break
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return Response(status_code=304, headers={"ETag": current})
+        if not await _waiting(request).wait(target_id, generation, recorded_inventory, left):
+            return Response(status_code=304, headers={"ETag": current})
+        row = await _identify(request)
     db: Database = request.app.state.db
-    body = await run_in_threadpool(_desired_body, db, target_id, reported_inventory)
-    return JSONResponse(body, headers={"ETag": body["etag"]})
+    body = await run_in_threadpool(_desired_state, db, target_id)
+    if body.has_pending:
+        await asyncio.wrap_future(_writer(request).submit(HandOut(target_id)))
+        body = await run_in_threadpool(_desired_state, db, target_id)
+    answer = body.as_body(reported_inventory)
+    return JSONResponse(answer, headers={"ETag": answer["etag"]})
 
 
 checkin_router.add_route(DESIRED_PATH, desired, methods=["GET"], include_in_schema=False)
 
 
-def _desired_body(db: Database, target_id: int, reported_inventory: str | None) -> Obj:
+def _desired_state(db: Database, target_id: int) -> service.DesiredState:
     with db.reading() as session:
-        state = service.desired_state(session, target_id)
-    if state.has_pending:
-        with db.writing() as session:
-            service.dispatch_pending(session, target_id, service.agent_actor(state.target))
-            state = service.desired_state(session, target_id)
-    return state.as_body(reported_inventory)
+        return service.desired_state(session, target_id)
 
 
-@router.post("/agent/report", summary="An agent reports an assignment's new state")
-def report(spec: Report, db: DB, agent: Agent) -> Obj:
-    with db.writing() as session:
-        assignment = service.report(session, agent, spec)
-        return {"assignment_id": assignment.id, "state": assignment.state}
+async def _read_json(request: Request) -> Any:
+    try:
+        return json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInputError("the body must be JSON") from None
 
 
-@router.post("/agent/inventory", summary="An agent records what it found installed")
-def inventory(spec: Inventory, db: DB, agent: Agent) -> Obj:
-    with db.writing() as session:
-        digest = service.record_inventory(session, agent, spec)
-    return {"recorded": True, "digest": digest}
+async def _apply(request: Request, call: ReportCall) -> ReportAnswer:
+    answer: ReportAnswer = await asyncio.wrap_future(_writer(request).submit(call))
+    return answer
+
+
+async def _deliver(request: Request, spec: ReportBatch) -> Response:
+    target_id, _, _, _, name = await _identify(request)
+    call = ReportCall(target_id, name, spec.reports, spec.inventory, spec.etag)
+    answer = await _apply(request, call)
+    return JSONResponse(answer.as_body())
+
+
+@router.post(
+    "/agent/reports",
+    summary="An agent delivers its outbox: its reports in order, and its inventory, in one call",
+    response_class=JSONResponse,
+    dependencies=[Depends(agent_bearer)],
+)
+async def reports(spec: ReportBatch, request: Request) -> Response:
+    return await _deliver(request, spec)
+
+
+async def _reports(request: Request) -> Response:
+    # The same call as a plain route, like the check-in: a whole fleet reports through it.
+    await _identify(request)  # 401 before the body is looked at
+    try:
+        spec = _BATCH.validate_python(await _read_json(request))
+    except ValidationError as problem:
+        raise InvalidInputError(
+            "the reports are not valid: "
+            + "; ".join(
+                f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+                for error in problem.errors()[:5]
+            ),
+            details={"errors": problem.errors(include_url=False, include_context=False)},
+        ) from None
+    return await _deliver(request, spec)
+
+
+REPORTS_PATH = "/api/v1/agent/reports"
+checkin_router.add_route(REPORTS_PATH, _reports, methods=["POST"], include_in_schema=False)
+_BATCH = TypeAdapter(ReportBatch)
+
+
+@router.post(
+    "/agent/report",
+    summary="An agent reports an assignment's new state",
+    dependencies=[Depends(agent_bearer)],
+)
+async def report(spec: Report, request: Request) -> Obj:
+    target_id, _, _, _, name = await _identify(request)
+    answer = await _apply(request, ReportCall(target_id, name, [spec]))
+    [refusal] = answer.refusals
+    if refusal is not None:
+        raise _ERRORS[refusal.code](refusal.message, details=refusal.details)
+    return {"assignment_id": spec.assignment_id, "state": answer.results[0]["state"]}
+
+
+@router.post(
+    "/agent/inventory",
+    summary="An agent records what it found installed",
+    dependencies=[Depends(agent_bearer)],
+)
+async def inventory(spec: Inventory, request: Request) -> Obj:
+    target_id, _, _, _, name = await _identify(request)
+    answer = await _apply(request, ReportCall(target_id, name, [], spec))
+    return {"recorded": True, "digest": answer.inventory_digest}
+
+
+_ERRORS: dict[str, type[GoliveError]] = {
+    error.code: error for error in (InvalidInputError, NotFoundError, ConflictError)
+}
 
 
 # --- what is installed, and assignments ------------------------------------------

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, select
 
 from golive.agents.models import AgentCredential, AgentState
 from golive.db import Database
+from golive.inventory.models import Target
 
 CHECK_IN = (
     select(
@@ -27,12 +28,15 @@ CHECK_IN = (
         AgentCredential.revoked_at,
         AgentState.desired_generation,
         AgentState.inventory_digest,
+        Target.name,
     )
     .join(AgentState, AgentState.target_id == AgentCredential.target_id)
+    .join(Target, Target.id == AgentCredential.target_id)
     .where(AgentCredential.secret_hash == bindparam("secret_hash"))
 )
 
-CheckInRow = tuple[int, Any, int, str | None]
+# (target id, credential revoked at, desired-state generation, inventory digest, name)
+CheckInRow = tuple[int, Any, int, str | None, str]
 
 
 class CheckInReader:
@@ -76,7 +80,7 @@ class CheckInReader:
         return connection
 
     def lookup(self, secret_hash: str) -> CheckInRow | None:
-        """``(target_id, revoked_at, generation, inventory_digest)`` or None when unknown."""
+        """A ``CheckInRow``, or None when the credential is unknown."""
         params: Any = (secret_hash,) if self._positional else {"secret_hash": secret_hash}
         if self._shared:
             return self._lookup_shared(params)
@@ -117,7 +121,7 @@ class CheckInReader:
             cursor.close()
         if row is None:
             return None
-        return int(row[0]), row[1], int(row[2]), row[3]
+        return int(row[0]), row[1], int(row[2]), row[3], str(row[4])
 
     def dispose(self) -> None:
         while True:

@@ -59,3 +59,13 @@ class Inventory(StrictModel):
     unauthorised: Annotated[list[UnauthorisedEntry], Field(max_length=10_000)] = Field(
         default_factory=list
     )
+
+
+class ReportBatch(StrictModel):
+    """An agent's outbox in one call: reports in the order made, then its inventory."""
+
+    reports: Annotated[list[Report], Field(max_length=1000)] = Field(default_factory=list)
+    inventory: Inventory | None = None
+    # The ETag of the last desired state the agent received. When nothing but these
+    # reports changed it since, the answer carries the new ETag for the next check-in.
+    etag: Annotated[str, StringConstraints(max_length=128)] | None = None

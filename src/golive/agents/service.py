@@ -1,18 +1,19 @@
-"""Agent rules over the records: enrollment, credentials, assignments, reports, inventory.
+"""Agent rules over the records: enrollment, credentials, assignments, what is installed.
 
 Every function that changes a record writes its audit event in the caller's
 transaction, and every change to a target's assignments moves the target's
 desired-state generation on (the ETag of its agent's check-in) in the same one.
 
 The deployment engine and other executors call ``create_assignment`` and
-``move_assignment``; the agent endpoints call ``register_agent``, ``report`` and
-``record_inventory``.
+``move_assignment``; the agent endpoints call ``register_agent``, and apply the agents'
+reports, inventories and hand-outs through ``batch`` (many agents per transaction).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -24,8 +25,18 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_pem_public_key,
 )
-from sqlalchemy import CursorResult, Result, delete, func, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import (
+    CursorResult,
+    Result,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from golive import audit
 from golive.agents.models import (
@@ -41,21 +52,25 @@ from golive.agents.rules import (
     ACTIVE,
     HOOKS,
     REPORT_TRANSITIONS,
-    REPORTABLE,
     SERVER_TRANSITIONS,
     AssignmentAction,
     AssignmentState,
     check_move,
     etag,
-    inventory_digest,
     truncate_output,
 )
-from golive.agents.schemas import EnrollmentTokenCreate, Inventory, Registration, Report
+from golive.agents.schemas import EnrollmentTokenCreate, Registration
 from golive.auth.roles import Role
 from golive.auth.service import Actor, hash_secret
-from golive.db import iso, utcnow
-from golive.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
-from golive.inventory.models import ConnectionKind, Target
+from golive.db import UTCDateTime, iso, utcnow
+from golive.errors import (
+    AuthenticationError,
+    ConflictError,
+    GoliveError,
+    InvalidInputError,
+    NotFoundError,
+)
+from golive.inventory.models import Component, ConnectionKind, Target
 from golive.inventory.schemas import TargetCreate
 from golive.inventory.service import (
     TARGET_DELETE_GUARDS,
@@ -314,37 +329,6 @@ def register_agent(session: Session, enrollment_id: int, spec: Registration) -> 
     return Registered(target=target, credential=secret, created=not ever_registered or readmitted)
 
 
-@dataclass(frozen=True)
-class AgentIdentity:
-    target_id: int
-    target_name: str
-
-    @property
-    def actor(self) -> Actor:
-        return agent_actor(self.target_name)
-
-
-def authenticate_agent(session: Session, secret: str) -> AgentIdentity:
-    """The target behind a ``gla_`` credential.
-
-    Raises:
-        TargetRevokedError: the credential was revoked (401, ``target_revoked``).
-        AuthenticationError: anything else that is not a valid agent credential.
-    """
-    if not secret.startswith(CREDENTIAL_PREFIX):
-        raise AuthenticationError("this endpoint needs an agent credential (gla_…)")
-    row = session.execute(
-        select(AgentCredential.target_id, AgentCredential.revoked_at, Target.name)
-        .join(Target, Target.id == AgentCredential.target_id)
-        .where(AgentCredential.secret_hash == hash_secret(secret))
-    ).one_or_none()
-    if row is None:
-        raise AuthenticationError("the agent credential is not valid")
-    if row.revoked_at is not None:
-        raise revoked()
-    return AgentIdentity(target_id=row.target_id, target_name=row.name)
-
-
 def revoked() -> TargetRevokedError:
     return TargetRevokedError(
         "this agent's credential has been revoked; the agent must stop "
@@ -419,65 +403,119 @@ class DesiredState:
         }
 
 
-def _active_assignments(session: Session, target_id: int) -> list[Assignment]:
-    return list(
-        session.scalars(
-            select(Assignment)
-            .options(
-                selectinload(Assignment.component),
-                selectinload(Assignment.version).selectinload(Version.component),
-            )
-            .where(Assignment.target_id == target_id, Assignment.state.in_(list(ACTIVE)))
-            .order_by(Assignment.id)
-        )
+# The check-in's 200 path runs these for every target whose desired state changed, a few
+# times per target in a rollout: plain Core statements on the tables, built once (no ORM
+# objects, no relationship loads), as audit.record does.
+_TARGETS = cast(Table, Target.__table__)
+_STATES = cast(Table, AgentState.__table__)
+_ASSIGNMENTS = cast(Table, Assignment.__table__)
+_COMPONENTS = cast(Table, Component.__table__)
+_VERSIONS = cast(Table, Version.__table__)
+_VERSION_COMPONENTS = _COMPONENTS.alias("version_components")
+_DESIRED_HEAD = (
+    select(_TARGETS.c.name, _STATES.c.desired_generation, _STATES.c.inventory_digest)
+    .select_from(_TARGETS.join(_STATES, _STATES.c.target_id == _TARGETS.c.id))
+    .where(_TARGETS.c.id == bindparam("target_id"))
+)
+_ACTIVE_ASSIGNMENTS = (
+    select(
+        _ASSIGNMENTS.c.id,
+        _ASSIGNMENTS.c.action,
+        _COMPONENTS.c.name.label("component"),
+        _VERSIONS.c.version,
+        _VERSIONS.c.digest,
+        _VERSIONS.c.size,
+        _VERSION_COMPONENTS.c.name.label("version_component"),
+        _VERSIONS.c.filename,
+        _ASSIGNMENTS.c.state,
+        _ASSIGNMENTS.c.hooks,
+        _ASSIGNMENTS.c.hook_timeout_seconds,
+        _ASSIGNMENTS.c.keep_releases,
     )
+    .select_from(
+        _ASSIGNMENTS.join(_COMPONENTS, _COMPONENTS.c.id == _ASSIGNMENTS.c.component_id)
+        .join(_VERSIONS, _VERSIONS.c.id == _ASSIGNMENTS.c.version_id)
+        .join(_VERSION_COMPONENTS, _VERSION_COMPONENTS.c.id == _VERSIONS.c.component_id)
+    )
+    .where(
+        _ASSIGNMENTS.c.target_id == bindparam("target_id"),
+        _ASSIGNMENTS.c.state.in_(sorted(state.value for state in ACTIVE)),
+    )
+    .order_by(_ASSIGNMENTS.c.id)
+)
+
+
+def _for_agent(row: Any) -> dict[str, Any]:
+    """The ASSIGNMENT object of the agent protocol (docs/agent-protocol.md)."""
+    return {
+        "id": row.id,
+        "action": row.action,
+        "component": row.component,
+        "version": row.version,
+        "digest": row.digest,
+        "size": row.size,
+        # media.models.Version.target_path: the TUF target path agents download it by.
+        "tuf_target": f"{row.version_component}/{row.version}/{row.filename}",
+        "state": row.state,
+        "hooks": dict(row.hooks),
+        "hook_timeout_seconds": row.hook_timeout_seconds,
+        "keep_releases": row.keep_releases,
+    }
 
 
 def desired_state(session: Session, target_id: int) -> DesiredState:
     """The target's unfinished assignments, oldest first, with the ETag that covers them."""
-    row = session.execute(
-        select(Target.name, AgentState.desired_generation, AgentState.inventory_digest)
-        .join(AgentState, AgentState.target_id == Target.id)
-        .where(Target.id == target_id)
-    ).one()
+    session.flush()  # Core reads below: the session's own changes first
+    connection = session.connection()
+    row = connection.execute(_DESIRED_HEAD, {"target_id": target_id}).one()
     # The generation is read before the assignments: a change committed in between
     # makes the next check-in a 200 again, never a 304 that hides it.
-    assignments = [a.for_agent() for a in _active_assignments(session, target_id)]
+    found = connection.execute(_ACTIVE_ASSIGNMENTS, {"target_id": target_id})
     return DesiredState(
         target=row.name,
         etag=etag(target_id, row.desired_generation),
         inventory_digest=row.inventory_digest,
-        assignments=assignments,
+        assignments=[_for_agent(assignment) for assignment in found],
     )
 
 
-def dispatch_pending(session: Session, target_id: int, actor: Actor) -> int:
-    """Mark the target's pending assignments dispatched (its agent has been told)."""
-    pending = session.scalars(
-        select(Assignment)
-        .where(
-            Assignment.target_id == target_id,
-            Assignment.state == AssignmentState.PENDING.value,
-        )
-        .order_by(Assignment.id)
-        .with_for_update()
-    ).all()
-    for assignment in pending:
-        move_assignment(session, actor, assignment, AssignmentState.DISPATCHED)
-    return len(pending)
+# What move_assignment reads of an assignment (its audit event, the install record),
+# loaded with the locked row in one statement instead of a lazy load each. Only the
+# assignment's row is locked, as before.
+_MOVED_WITH = (
+    joinedload(Assignment.target, innerjoin=True),
+    joinedload(Assignment.component, innerjoin=True),
+    joinedload(Assignment.version, innerjoin=True),
+)
 
 
 # --- assignments ----------------------------------------------------------------
 
 
+# Every change to an assignment runs these: Core statements built once, not ORM bulk
+# updates or unit-of-work inserts (which cost more to prepare than SQLite takes to run).
+_ADD_EVENT = insert(cast(Table, AssignmentEvent.__table__))
+_REPORTED = (
+    update(_STATES)
+    .where(_STATES.c.target_id == bindparam("reported_target"))
+    .values(last_report_at=bindparam("reported_at", type_=UTCDateTime()))
+)
+_BUMP_GENERATION = (
+    update(_STATES)
+    .where(_STATES.c.target_id == bindparam("bumped_target"))
+    .values(
+        desired_generation=_STATES.c.desired_generation + 1,
+        updated_at=bindparam("bumped_at", type_=UTCDateTime()),
+    )
+)
+
+
 def bump_generation(session: Session, target_id: int) -> None:
     """Move the target's desired-state generation on (its agent's ETag changes)."""
+    session.flush()  # what an ORM statement's autoflush did: the session's changes first
     moved = _rows(
-        session.execute(
-            update(AgentState)
-            .where(AgentState.target_id == target_id)
-            .values(desired_generation=AgentState.desired_generation + 1, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
+        session.connection().execute(
+            _BUMP_GENERATION, {"bumped_target": target_id, "bumped_at": utcnow()}
         )
     )
     if not moved:
@@ -505,17 +543,75 @@ def _check_hooks(hooks: dict[str, str] | None) -> dict[str, str]:
     return {name: given[name] for name in HOOKS if name in given}
 
 
-def _active_for_component(session: Session, target_id: int, component_id: int) -> int | None:
-    return session.scalars(
-        select(Assignment.id)
-        .where(
-            Assignment.target_id == target_id,
-            Assignment.component_id == component_id,
-            Assignment.state.in_(list(ACTIVE)),
+def _active_for_components(
+    session: Session, target_ids: Sequence[int], component_id: int
+) -> dict[int, int]:
+    """target id → its oldest unfinished assignment of the component, where it has one."""
+    found: dict[int, int] = {}
+    for chunk in _chunks(target_ids):
+        rows = session.execute(
+            select(Assignment.target_id, func.min(Assignment.id))
+            .where(
+                Assignment.target_id.in_(chunk),
+                Assignment.component_id == component_id,
+                Assignment.state.in_(sorted(state.value for state in ACTIVE)),
+            )
+            .group_by(Assignment.target_id)
         )
-        .order_by(Assignment.id)
-        .limit(1)
-    ).first()
+        found.update((target_id, first) for target_id, first in rows)
+    return found
+
+
+def _lock_agent_states(session: Session, target_ids: Sequence[int]) -> set[int]:
+    """Lock the targets' agent-state rows (PostgreSQL), in id order; the ids that have one.
+
+    Holding a target's row lock, no other writer can give it an assignment between
+    looking for an active one and adding the new one.
+    """
+    locked: set[int] = set()
+    for chunk in _chunks(sorted(set(target_ids))):
+        locked.update(
+            session.execute(
+                select(_STATES.c.target_id)
+                .where(_STATES.c.target_id.in_(chunk))
+                .order_by(_STATES.c.target_id)
+                .with_for_update()
+            ).scalars()
+        )
+    return locked
+
+
+def _chunks(ids: Sequence[int], size: int = 500) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _checked_request(
+    action: AssignmentAction | str,
+    hooks: dict[str, str] | None,
+    hook_timeout_seconds: int,
+    keep_releases: int,
+) -> tuple[AssignmentAction, dict[str, str]]:
+    try:
+        wanted = AssignmentAction(action)
+    except ValueError:
+        raise InvalidInputError(f"action must be install or remove, not {action!r}") from None
+    checked_hooks = _check_hooks(hooks)
+    if not 1 <= hook_timeout_seconds <= MAX_HOOK_TIMEOUT_SECONDS:
+        raise InvalidInputError(
+            f"hook_timeout_seconds must be between 1 and {MAX_HOOK_TIMEOUT_SECONDS}"
+        )
+    if not 1 <= keep_releases <= MAX_KEEP_RELEASES:
+        raise InvalidInputError(f"keep_releases must be between 1 and {MAX_KEEP_RELEASES}")
+    return wanted, checked_hooks
+
+
+def _already_active(target: Target, version: Version, active: int) -> ConflictError:
+    return ConflictError(
+        f"target {target.name} already has unfinished assignment {active} for component "
+        f"{version.component.name}; wait for it to finish or fail first",
+        details={"assignment_id": active, "target": target.name},
+    )
 
 
 def create_assignment(
@@ -541,68 +637,153 @@ def create_assignment(
             (its id is named in the message and details).
         InvalidInputError: unknown hooks, or timeouts and release counts out of range.
     """
-    try:
-        wanted = AssignmentAction(action)
-    except ValueError:
-        raise InvalidInputError(f"action must be install or remove, not {action!r}") from None
-    checked_hooks = _check_hooks(hooks)
-    if not 1 <= hook_timeout_seconds <= MAX_HOOK_TIMEOUT_SECONDS:
-        raise InvalidInputError(
-            f"hook_timeout_seconds must be between 1 and {MAX_HOOK_TIMEOUT_SECONDS}"
-        )
-    if not 1 <= keep_releases <= MAX_KEEP_RELEASES:
-        raise InvalidInputError(f"keep_releases must be between 1 and {MAX_KEEP_RELEASES}")
-    if wanted is AssignmentAction.INSTALL:
-        require_deployable(session, version, target.environment)
-    # Moving the generation first takes the target's agent-state row lock (PostgreSQL),
-    # so two writers cannot both find no active assignment below.
-    bump_generation(session, target.id)
-    active = _active_for_component(session, target.id, version.component_id)
-    if active is not None:
-        raise ConflictError(
-            f"target {target.name} already has unfinished assignment {active} for component "
-            f"{version.component.name}; wait for it to finish or fail first",
-            details={"assignment_id": active, "target": target.name},
-        )
-    now = utcnow()
-    assignment = Assignment(
-        deployment_id=deployment_id,
-        target=target,
-        component_id=version.component_id,
+    [made] = create_assignments(
+        session,
+        actor,
+        targets=[target],
         version=version,
-        action=wanted.value,
-        state=AssignmentState.PENDING.value,
-        hooks=checked_hooks,
+        action=action,
+        hooks=hooks,
         hook_timeout_seconds=hook_timeout_seconds,
         keep_releases=keep_releases,
+        deployment_id=deployment_id,
         reason=reason,
-        created_by=actor.name,
-        created_at=now,
-        updated_at=now,
     )
-    session.add(assignment)
+    if isinstance(made, GoliveError):
+        raise made
+    return made
+
+
+def create_assignments(
+    session: Session,
+    actor: Actor,
+    *,
+    targets: Sequence[Target],
+    version: Version,
+    action: AssignmentAction | str = AssignmentAction.INSTALL,
+    hooks: dict[str, str] | None = None,
+    hook_timeout_seconds: int = DEFAULT_HOOK_TIMEOUT_SECONDS,
+    keep_releases: int = DEFAULT_KEEP_RELEASES,
+    deployment_id: int | None = None,
+    reason: str | None = None,
+) -> list[Assignment | GoliveError]:
+    """``create_assignment`` for many targets at once (a deployment's wave).
+
+    The same rules, records and audit events as one call per target in ``targets``
+    order, but with one statement per step for all of them instead of one per target.
+
+    Returns:
+        For each target, in order, its new assignment or the error ``create_assignment``
+        would have raised for it (nothing is written for a refused target).
+    """
+    try:
+        wanted, checked_hooks = _checked_request(action, hooks, hook_timeout_seconds, keep_releases)
+    except GoliveError as refused:
+        return [refused for _ in targets]
+    results: list[Assignment | GoliveError | None] = [None] * len(targets)
+    undeployable: dict[int, GoliveError | None] = {}
+    accepted: list[int] = []  # indexes into targets
+    for index, target in enumerate(targets):
+        if wanted is AssignmentAction.INSTALL:
+            if target.environment_id not in undeployable:
+                try:
+                    require_deployable(session, version, target.environment)
+                    undeployable[target.environment_id] = None
+                except GoliveError as refused:
+                    undeployable[target.environment_id] = refused
+            problem = undeployable[target.environment_id]
+            if problem is not None:
+                results[index] = problem
+                continue
+        accepted.append(index)
     session.flush()
-    session.add(
-        AssignmentEvent(
-            assignment_id=assignment.id,
-            from_state=None,
+    ids = [targets[index].id for index in accepted]
+    with_state = _lock_agent_states(session, ids)
+    active = _active_for_components(session, ids, version.component_id)
+    first_of: dict[int, int] = {}  # target id → index of its assignment in this call
+    later: dict[int, int] = {}  # index of a repeated target → index of its first
+    fresh: list[int] = []
+    for index in accepted:
+        target = targets[index]
+        if target.id in active:
+            results[index] = _already_active(target, version, active[target.id])
+        elif target.id in first_of:
+            later[index] = first_of[target.id]
+        else:
+            first_of[target.id] = index
+            fresh.append(index)
+    if fresh:
+        _bump_generations(session, [targets[i].id for i in fresh], with_state)
+    now = utcnow()
+    made = {
+        index: Assignment(
+            deployment_id=deployment_id,
+            target=targets[index],
+            component_id=version.component_id,
+            version=version,
+            action=wanted.value,
             state=AssignmentState.PENDING.value,
-            actor=actor.name,
+            hooks=dict(checked_hooks),
+            hook_timeout_seconds=hook_timeout_seconds,
+            keep_releases=keep_releases,
             reason=reason,
-            recorded_at=now,
+            created_by=actor.name,
+            created_at=now,
+            updated_at=now,
         )
-    )
+        for index in fresh
+    }
+    session.add_all(made.values())
     session.flush()
-    audit.record(
-        session,
-        actor=actor.name,
-        action="assignment.create",
-        subject_type="assignment",
-        subject_id=str(assignment.id),
-        after=assignment.as_dict(),
-        reason=reason,
-    )
-    return assignment
+    if made:
+        session.connection().execute(
+            _ADD_EVENT,
+            [
+                {
+                    "assignment_id": assignment.id,
+                    "from_state": None,
+                    "state": AssignmentState.PENDING.value,
+                    "actor": actor.name,
+                    "reason": reason,
+                    "output": None,
+                    "reported_at": None,
+                    "recorded_at": now,
+                }
+                for assignment in made.values()
+            ],
+        )
+    for index, assignment in made.items():
+        audit.record(
+            session,
+            actor=actor.name,
+            action="assignment.create",
+            subject_type="assignment",
+            subject_id=str(assignment.id),
+            after=assignment.as_dict(),
+            reason=reason,
+        )
+        results[index] = assignment
+    for index, first in later.items():
+        results[index] = _already_active(targets[index], version, made[first].id)
+    return [result for result in results if result is not None]
+
+
+def _bump_generations(session: Session, target_ids: Sequence[int], with_state: set[int]) -> None:
+    """``bump_generation`` for many targets, whose agent-state rows are ``with_state``."""
+    now = utcnow()
+    present = [{"bumped_target": i, "bumped_at": now} for i in target_ids if i in with_state]
+    if present:
+        session.connection().execute(_BUMP_GENERATION, present)
+    for target_id in target_ids:
+        if target_id not in with_state:
+            session.add(
+                AgentState(target_id=target_id, desired_generation=1, facts={}, updated_at=now)
+            )
+            continue
+        state = session.identity_map.get(session.identity_key(AgentState, (target_id,)))
+        if state is not None:
+            session.expire(state, ["desired_generation", "updated_at"])
+    session.flush()
 
 
 def move_assignment(
@@ -643,17 +824,18 @@ def move_assignment(
         assignment.output = kept_output
     if wanted.is_terminal:
         assignment.finished_at = now
-    session.add(
-        AssignmentEvent(
-            assignment_id=assignment.id,
-            from_state=current.value,
-            state=wanted.value,
-            actor=actor.name,
-            reason=reason,
-            output=kept_output,
-            reported_at=reported_at,
-            recorded_at=now,
-        )
+    session.connection().execute(
+        _ADD_EVENT,
+        {
+            "assignment_id": assignment.id,
+            "from_state": current.value,
+            "state": wanted.value,
+            "actor": actor.name,
+            "reason": reason,
+            "output": kept_output,
+            "reported_at": reported_at,
+            "recorded_at": now,
+        },
     )
     if wanted in (AssignmentState.SUCCEEDED, AssignmentState.FAILED, AssignmentState.ROLLED_BACK):
         _record_outcome(session, actor, assignment, wanted, reason, now)
@@ -771,100 +953,6 @@ def list_assignments(
 
 
 # --- reports and inventory ------------------------------------------------------
-
-
-def report(session: Session, agent: AgentIdentity, spec: Report) -> Assignment:
-    """Apply an agent's report on one of its target's assignments.
-
-    Repeating the current state is a no-op; a move out of a terminal state is refused.
-
-    Raises:
-        InvalidInputError: a state agents do not report (pending, dispatched, skipped).
-        NotFoundError: no such assignment on the agent's target.
-        ConflictError: the move is not allowed.
-    """
-    if spec.state not in REPORTABLE:
-        shown = ", ".join(state.value for state in AssignmentState if state in REPORTABLE)
-        raise InvalidInputError(f"an agent reports one of {shown}, not {spec.state.value}")
-    assignment = session.scalars(
-        select(Assignment)
-        .where(Assignment.id == spec.assignment_id, Assignment.target_id == agent.target_id)
-        .with_for_update()
-    ).one_or_none()
-    if assignment is None:
-        raise NotFoundError(
-            f"assignment {spec.assignment_id} is not one of target {agent.target_name}'s",
-            details={"assignment_id": spec.assignment_id},
-        )
-    moved = move_assignment(
-        session,
-        agent.actor,
-        assignment,
-        spec.state,
-        reason=spec.reason,
-        output=spec.output,
-        reported_at=spec.at,
-        by_agent=True,
-    )
-    if moved:
-        session.execute(
-            update(AgentState)
-            .where(AgentState.target_id == agent.target_id)
-            .values(last_report_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-    return assignment
-
-
-def record_inventory(session: Session, agent: AgentIdentity, spec: Inventory) -> str:
-    """Store the agent's inventory and its digest; audit what it found unauthorised.
-
-    The digest is taken over the fields the agent sent (docs/agent-protocol.md,
-    "Inventory"), so it equals the one the agent sends with its check-ins.
-
-    Returns:
-        The sha256 of the canonical inventory.
-    """
-    body = spec.model_dump(mode="json", exclude_unset=True)
-    digest = inventory_digest(body)
-    state = _state_for(session, agent.target_id, lock=True)
-    if state.inventory_digest == digest:
-        return digest
-    now = utcnow()
-    state.inventory = {
-        "installed": sorted(
-            (entry.model_dump(mode="json") for entry in spec.installed),
-            key=lambda entry: str(entry["component"]),
-        ),
-        "unauthorised": [entry.model_dump(mode="json") for entry in spec.unauthorised],
-    }
-    state.inventory_digest = digest
-    state.last_report_at = now
-    state.updated_at = now
-    session.flush()
-    audit.record(
-        session,
-        actor=agent.actor.name,
-        action="agent.inventory",
-        subject_type="target",
-        subject_id=agent.target_name,
-        after={
-            "digest": digest,
-            "installed": len(spec.installed),
-            "unauthorised": len(spec.unauthorised),
-        },
-    )
-    if spec.unauthorised:
-        audit.record(
-            session,
-            actor=agent.actor.name,
-            action="agent.unauthorised",
-            subject_type="target",
-            subject_id=agent.target_name,
-            after={"unauthorised": state.inventory["unauthorised"]},
-            reason="the agent found a component's current release where golive never put it",
-        )
-    return digest
 
 
 # --- what is installed where ----------------------------------------------------

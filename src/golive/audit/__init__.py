@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
-from golive.audit.chain import AuditEvent, ChainVerdict, record, record_update, verify_events
+from golive.audit.chain import (
+    AuditEvent,
+    ChainVerdict,
+    Entry,
+    record,
+    record_many,
+    record_update,
+    verify_events,
+)
 
-__all__ = ["AuditEvent", "ChainVerdict", "record", "record_update", "verify_events"]
+__all__ = [
+    "AuditEvent",
+    "ChainVerdict",
+    "Entry",
+    "record",
+    "record_many",
+    "record_update",
+    "verify_events",
+]

@@ -111,6 +111,20 @@ def event_hash(event: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_form(event)).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One event to append with ``record_many``: what happened, without its place in
+    the chain (sequence number, time, previous hash), which appending gives it."""
+
+    actor: str
+    action: str
+    subject_type: str
+    subject_id: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: str | None = None
+
+
 def record(
     session: Session,
     *,
@@ -127,30 +141,51 @@ def record(
     The caller's commit makes the change and its event durable together; a
     rollback discards both.
     """
-    # Pending changes first, so the event follows them (and foreign keys hold).
+    entry = Entry(actor, action, subject_type, subject_id, before, after, reason)
+    [fields] = record_many(session, [entry])
+    return AuditEvent(**fields)
+
+
+def record_many(session: Session, entries: Iterable[Entry]) -> list[dict[str, Any]]:
+    """Append ``entries`` to the chain, in order, inside the caller's transaction.
+
+    One read and one move of the head and one multi-row insert for all of them: the
+    agents' reports of many targets are recorded in one transaction this way.
+
+    Returns:
+        The events' stored fields, in order.
+    """
+    # Pending changes first, so the events follow them (and foreign keys hold).
     session.flush()
     # Core statements on the session's connection, not ORM objects: this runs in every
     # write transaction.
     connection = session.connection()
     head = connection.execute(_READ_HEAD).one_or_none()
     last_seq, last_hash = (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)
-    fields: dict[str, Any] = {
-        "seq": last_seq + 1,
-        "occurred_at": timestamp(),
-        "actor": actor,
-        "action": action,
-        "subject_type": subject_type,
-        "subject_id": subject_id,
-        "before": _jsonable(before),
-        "after": _jsonable(after),
-        "reason": reason,
-        "prev_hash": last_hash,
-    }
-    fields["hash"] = event_hash(fields)
-    connection.execute(_APPEND, fields)
-    moved = {"seq": fields["seq"], "hash": fields["hash"]}
+    moment = timestamp()
+    appended: list[dict[str, Any]] = []
+    for entry in entries:
+        fields: dict[str, Any] = {
+            "seq": last_seq + 1,
+            "occurred_at": moment,
+            "actor": entry.actor,
+            "action": entry.action,
+            "subject_type": entry.subject_type,
+            "subject_id": entry.subject_id,
+            "before": _jsonable(entry.before),
+            "after": _jsonable(entry.after),
+            "reason": entry.reason,
+            "prev_hash": last_hash,
+        }
+        fields["hash"] = event_hash(fields)
+        appended.append(fields)
+        last_seq, last_hash = fields["seq"], fields["hash"]
+    if not appended:
+        return appended
+    connection.execute(_APPEND, appended)
+    moved = {"seq": last_seq, "hash": last_hash}
     connection.execute(_START_HEAD if head is None else _MOVE_HEAD, moved)
-    return AuditEvent(**fields)
+    return appended
 
 
 def record_update(

@@ -107,6 +107,9 @@ def serve(settings: Settings, host: str, port: int) -> None:
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        # Agents' waiting check-ins (?wait=) are held open; on shutdown they are answered
+        # after this long rather than kept to their end (the agents simply ask again).
+        timeout_graceful_shutdown=5,
     )
 
 
