@@ -16,7 +16,7 @@ from golive.agents.models import Assignment
 from golive.auth.service import SYSTEM
 from golive.inventory.service import get_target
 from golive.media.service import get_version
-from tests.support.live import LiveServer
+from tests.support.live import SSL_CONTEXT, LiveServer
 
 OCTET = {"Content-Type": "application/octet-stream"}
 
@@ -43,6 +43,7 @@ class StandInAgent:
             base_url=self.url,
             headers={"Authorization": f"Bearer {self.credential}"},
             timeout=30,
+            verify=SSL_CONTEXT,
         )
 
     def desired(self, *, remember: bool = True) -> httpx.Response:

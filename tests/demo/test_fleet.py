@@ -18,6 +18,7 @@ import pytest
 
 from golive.demo.layout import HOOKS, TARGETS
 from tests.cli.test_local_commands import GOLIVE
+from tests.support.live import SSL_CONTEXT
 from tests.support.postgres import free_port
 
 pytestmark = pytest.mark.slow
@@ -30,12 +31,16 @@ class Server:
         self.headers = {"Authorization": f"Bearer {(home / 'admin.token').read_text().strip()}"}
 
     def get(self, path: str) -> Any:
-        answer = httpx.get(f"{self.url}{path}", headers=self.headers, timeout=30)
+        answer = httpx.get(
+            f"{self.url}{path}", headers=self.headers, timeout=30, verify=SSL_CONTEXT
+        )
         assert answer.status_code == 200, answer.text
         return answer.json()
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        answer = httpx.post(f"{self.url}{path}", headers=self.headers, json=body, timeout=30)
+        answer = httpx.post(
+            f"{self.url}{path}", headers=self.headers, json=body, timeout=30, verify=SSL_CONTEXT
+        )
         assert answer.status_code == 201, answer.text
         return answer.json()
 
@@ -145,7 +150,7 @@ def running(*args: str, port: int | None = None) -> Iterator[tuple[subprocess.Po
 
 def _answers(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200
+        return httpx.get(f"{url}/api/v1/health", timeout=1, verify=SSL_CONTEXT).status_code == 200
     except httpx.TransportError:
         return False
 

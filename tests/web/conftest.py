@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from golive.settings import Settings
 from tests.deployments.fleet import fleet_settings
-from tests.support.live import LiveServer
+from tests.support.live import SSL_CONTEXT, LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +88,9 @@ class ConsoleClient:
     """A plain HTTP client signed in to the console (for forged posts and role checks)."""
 
     def __init__(self, live: LiveServer, role: str) -> None:
-        self.http = httpx.Client(base_url=live.url, timeout=30, follow_redirects=False)
+        self.http = httpx.Client(
+            base_url=live.url, timeout=30, follow_redirects=False, verify=SSL_CONTEXT
+        )
         form = self.http.get("/console/sign-in")
         assert form.status_code == 200, form.text
         signin_csrf = _hidden(form.text, "csrf_token")
