@@ -100,8 +100,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=8,
-            max_overflow=24,
+            # Room for the request threads (40), the engine and the agents' writer at
+            # once: a connection opened beyond it is closed again when returned.
+            pool_size=48,
+            max_overflow=16,
         )
         _sqlite_setup(engine)
         return engine

@@ -23,7 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter, ValidationError
 
 from golive.agents import service
-from golive.agents.batch import GroupWriter, HandOut, ReportAnswer, ReportCall
+from golive.agents.batch import GroupWriter, HandOut, HandOutAnswer, ReportAnswer, ReportCall
 from golive.agents.checkin import CheckInReader, CheckInRow
 from golive.agents.rules import AssignmentState, etag, etag_matches
 from golive.agents.schemas import (
@@ -37,7 +37,6 @@ from golive.agents.waiting import MAX_WAIT_SECONDS, ChangeWatch
 from golive.api.deps import DB, Limit, Offset, page, require
 from golive.auth.roles import Permission
 from golive.auth.service import Actor, hash_secret
-from golive.db import Database
 from golive.errors import (
     AuthenticationError,
     ConflictError,
@@ -275,21 +274,21 @@ async def desired(request: Request) -> Response:
         if not await _waiting(request).wait(target_id, generation, recorded_inventory, left):
             return Response(status_code=304, headers={"ETag": current})
         row = await _identify(request)
-    db: Database = request.app.state.db
-    body = await run_in_threadpool(_desired_state, db, target_id)
-    if body.has_pending:
-        await asyncio.wrap_future(_writer(request).submit(HandOut(target_id)))
-        body = await run_in_threadpool(_desired_state, db, target_id)
-    answer = body.as_body(reported_inventory)
+    reader = _checkin_reader(request)
+    if reader.blocks_briefly:
+        state = reader.desired(target_id)
+    else:
+        state = await run_in_threadpool(reader.desired, target_id)
+    if state.has_pending:
+        handed: HandOutAnswer = await asyncio.wrap_future(
+            _writer(request).submit(HandOut(target_id, state.etag))
+        )
+        state = state.handed_out(handed.dispatched, handed.etag)
+    answer = state.as_body(reported_inventory)
     return JSONResponse(answer, headers={"ETag": answer["etag"]})
 
 
 checkin_router.add_route(DESIRED_PATH, desired, methods=["GET"], include_in_schema=False)
-
-
-def _desired_state(db: Database, target_id: int) -> service.DesiredState:
-    with db.reading() as session:
-        return service.desired_state(session, target_id)
 
 
 async def _read_json(request: Request) -> Any:

@@ -365,10 +365,20 @@ class ReportAnswer:
 
 @dataclass(frozen=True)
 class HandOut:
-    """A check-in that found pending assignments: mark them dispatched (the agent is
-    told in the answer) and return the desired state the answer carries."""
+    """A check-in that read pending assignments (its desired state at ``seen_etag``):
+    mark them dispatched, for the answer tells the agent of them."""
 
     target_id: int
+    seen_etag: str
+
+
+@dataclass(frozen=True)
+class HandOutAnswer:
+    """The assignments dispatched, and the desired state's new ETag when nothing but
+    this hand-out moved it since it was read (else None: keep the ETag read)."""
+
+    dispatched: list[int]
+    etag: str | None
 
 
 Call = ReportCall | HandOut
@@ -381,8 +391,8 @@ def _actor(target: str) -> str:
 def apply(session: Session, calls: Sequence[Call]) -> list[Any]:
     """Apply ``calls`` in the caller's write transaction; their answers, in order.
 
-    A report answer is a ``ReportAnswer``; a hand-out's is the list of assignment ids
-    it dispatched. Nothing is committed here.
+    A report's answer is a ``ReportAnswer``, a hand-out's a ``HandOutAnswer``. Nothing
+    is committed here.
     """
     connection = session.connection()
     reports = [call for call in calls if isinstance(call, ReportCall)]
@@ -424,10 +434,13 @@ def apply(session: Session, calls: Sequence[Call]) -> list[Any]:
     writes.write(session)
     answers: list[Any] = []
     for call in calls:
-        if isinstance(call, HandOut):
-            answers.append(dispatched.get(call.target_id, []))
-            continue
         head = heads[call.target_id]
+        if isinstance(call, HandOut):
+            whole = call.seen_etag == etag(call.target_id, head.desired_generation)
+            generation = head.desired_generation + writes.generations.get(call.target_id, 0)
+            moved_on = etag(call.target_id, generation) if whole else None
+            answers.append(HandOutAnswer(dispatched.get(call.target_id, []), moved_on))
+            continue
         whole = call.seen_etag == etag(call.target_id, head.desired_generation)
         generation = head.desired_generation + writes.generations.get(call.target_id, 0)
         refused = refusals[id(call)]

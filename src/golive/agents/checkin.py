@@ -13,14 +13,25 @@ autocommit ones.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from queue import Empty, SimpleQueue
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, select
 
 from golive.agents.models import AgentCredential, AgentState
+from golive.agents.rules import etag
+from golive.agents.service import (
+    ACTIVE_ASSIGNMENTS,
+    DESIRED_HEAD,
+    DesiredState,
+    for_agent,
+)
 from golive.db import Database
 from golive.inventory.models import Target
+
+T = TypeVar("T")
 
 CHECK_IN = (
     select(
@@ -63,6 +74,8 @@ class CheckInReader:
         # A local SQLite read takes microseconds: cheaper in the event loop than a
         # hop to a worker thread. A server round trip goes to a thread.
         self.blocks_briefly = db.is_sqlite
+        self._head = self._compiled(DESIRED_HEAD)
+        self._active = self._compiled(ACTIVE_ASSIGNMENTS)
 
     def _connect(self) -> Any:
         engine = self._db.engine
@@ -79,11 +92,53 @@ class CheckInReader:
             connection.autocommit = True
         return connection
 
+    def _compiled(self, statement: Any) -> tuple[str, Callable[[dict[str, Any]], Any]]:
+        """``statement`` as the driver's SQL, and what turns named values into its params."""
+        compiled = statement.compile(dialect=self._db.engine.dialect)
+        order = compiled.positiontup
+        if self._positional and order is not None:
+            return str(compiled), lambda given: tuple(given[name] for name in order)
+        return str(compiled), lambda given: given
+
     def lookup(self, secret_hash: str) -> CheckInRow | None:
         """A ``CheckInRow``, or None when the credential is unknown."""
         params: Any = (secret_hash,) if self._positional else {"secret_hash": secret_hash}
+
+        def fetch(connection: Any) -> CheckInRow | None:
+            row = self._fetch(connection, self._sql, params, one=True)
+            if row is None:
+                return None
+            return int(row[0]), row[1], int(row[2]), row[3], str(row[4])
+
+        return self._use(fetch)
+
+    def desired(self, target_id: int) -> DesiredState:
+        """The target's desired state, as ``service.desired_state`` reads it."""
+        given = {"target_id": target_id}
+
+        def fetch(connection: Any) -> DesiredState:
+            head_sql, head_params = self._head
+            name, generation, digest = self._fetch(connection, head_sql, head_params(given), True)
+            # The generation is read before the assignments: a change committed in
+            # between makes the next check-in a 200 again, never a 304 that hides it.
+            active_sql, active_params = self._active
+            rows = self._fetch(connection, active_sql, active_params(given), one=False)
+            return DesiredState(
+                target=str(name),
+                etag=etag(target_id, int(generation)),
+                inventory_digest=digest,
+                assignments=[for_agent(_decoded(row)) for row in rows],
+            )
+
+        return self._use(fetch)
+
+    def _use(self, work: Callable[[Any], T]) -> T:
         if self._shared:
-            return self._lookup_shared(params)
+            connection = self._db.engine.raw_connection()
+            try:
+                return work(connection)
+            finally:
+                connection.close()
         try:
             connection = self._idle.get_nowait()
             fresh = False
@@ -91,37 +146,28 @@ class CheckInReader:
             connection = self._connect()
             fresh = True
         try:
-            row = self._fetch(connection, params)
+            result = work(connection)
         except self._errors:
             connection.close()
             if fresh:
                 raise
             # An idle connection the server closed (a restart): once more, afresh.
             connection = self._connect()
-            row = self._fetch(connection, params)
+            result = work(connection)
         if self._idle.qsize() < self.MAX_IDLE:
             self._idle.put(connection)
         else:
             connection.close()
-        return row
+        return result
 
-    def _lookup_shared(self, params: Any) -> CheckInRow | None:
-        connection = self._db.engine.raw_connection()
-        try:
-            return self._fetch(connection, params)
-        finally:
-            connection.close()
-
-    def _fetch(self, connection: Any, params: Any) -> CheckInRow | None:
+    @staticmethod
+    def _fetch(connection: Any, sql: str, params: Any, one: bool) -> Any:
         cursor = connection.cursor()
         try:
-            cursor.execute(self._sql, params)
-            row = cursor.fetchone()
+            cursor.execute(sql, params)
+            return cursor.fetchone() if one else cursor.fetchall()
         finally:
             cursor.close()
-        if row is None:
-            return None
-        return int(row[0]), row[1], int(row[2]), row[3], str(row[4])
 
     def dispose(self) -> None:
         while True:
@@ -129,3 +175,16 @@ class CheckInReader:
                 self._idle.get_nowait().close()
             except Empty:
                 return
+
+
+_COLUMNS = [str(column.key) for column in ACTIVE_ASSIGNMENTS.selected_columns]
+_HOOKS = _COLUMNS.index("hooks")
+
+
+def _decoded(row: Any) -> dict[str, Any]:
+    """A driver row of ACTIVE_ASSIGNMENTS by column, its JSON column decoded (SQLite gives
+    text)."""
+    values = list(row)
+    if isinstance(values[_HOOKS], str):
+        values[_HOOKS] = json.loads(values[_HOOKS])
+    return dict(zip(_COLUMNS, values, strict=True))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -33,6 +33,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     select,
     update,
 )
@@ -392,6 +393,21 @@ class DesiredState:
     def has_pending(self) -> bool:
         return any(a["state"] == AssignmentState.PENDING.value for a in self.assignments)
 
+    def handed_out(self, dispatched: Sequence[int], moved_on: str | None) -> DesiredState:
+        """This state once ``dispatched`` were marked dispatched (``batch.HandOut``)."""
+        marked = set(dispatched)
+        return DesiredState(
+            target=self.target,
+            etag=moved_on or self.etag,
+            inventory_digest=self.inventory_digest,
+            assignments=[
+                {**item, "state": AssignmentState.DISPATCHED.value}
+                if item["id"] in marked
+                else item
+                for item in self.assignments
+            ],
+        )
+
     def as_body(self, reported_inventory: str | None) -> dict[str, Any]:
         return {
             "target": self.target,
@@ -412,12 +428,12 @@ _ASSIGNMENTS = cast(Table, Assignment.__table__)
 _COMPONENTS = cast(Table, Component.__table__)
 _VERSIONS = cast(Table, Version.__table__)
 _VERSION_COMPONENTS = _COMPONENTS.alias("version_components")
-_DESIRED_HEAD = (
+DESIRED_HEAD = (
     select(_TARGETS.c.name, _STATES.c.desired_generation, _STATES.c.inventory_digest)
     .select_from(_TARGETS.join(_STATES, _STATES.c.target_id == _TARGETS.c.id))
     .where(_TARGETS.c.id == bindparam("target_id"))
 )
-_ACTIVE_ASSIGNMENTS = (
+ACTIVE_ASSIGNMENTS = (
     select(
         _ASSIGNMENTS.c.id,
         _ASSIGNMENTS.c.action,
@@ -439,27 +455,29 @@ _ACTIVE_ASSIGNMENTS = (
     )
     .where(
         _ASSIGNMENTS.c.target_id == bindparam("target_id"),
-        _ASSIGNMENTS.c.state.in_(sorted(state.value for state in ACTIVE)),
+        # The states as SQL literals (fixed names), so the statement's one parameter is
+        # the target: the check-in runs it as plain driver SQL (agents/checkin.py).
+        _ASSIGNMENTS.c.state.in_([literal_column(f"'{state.value}'") for state in sorted(ACTIVE)]),
     )
     .order_by(_ASSIGNMENTS.c.id)
 )
 
 
-def _for_agent(row: Any) -> dict[str, Any]:
+def for_agent(row: Mapping[Any, Any]) -> dict[str, Any]:
     """The ASSIGNMENT object of the agent protocol (docs/agent-protocol.md)."""
     return {
-        "id": row.id,
-        "action": row.action,
-        "component": row.component,
-        "version": row.version,
-        "digest": row.digest,
-        "size": row.size,
+        "id": row["id"],
+        "action": row["action"],
+        "component": row["component"],
+        "version": row["version"],
+        "digest": row["digest"],
+        "size": row["size"],
         # media.models.Version.target_path: the TUF target path agents download it by.
-        "tuf_target": f"{row.version_component}/{row.version}/{row.filename}",
-        "state": row.state,
-        "hooks": dict(row.hooks),
-        "hook_timeout_seconds": row.hook_timeout_seconds,
-        "keep_releases": row.keep_releases,
+        "tuf_target": f"{row['version_component']}/{row['version']}/{row['filename']}",
+        "state": row["state"],
+        "hooks": dict(row["hooks"]),
+        "hook_timeout_seconds": row["hook_timeout_seconds"],
+        "keep_releases": row["keep_releases"],
     }
 
 
@@ -467,15 +485,15 @@ def desired_state(session: Session, target_id: int) -> DesiredState:
     """The target's unfinished assignments, oldest first, with the ETag that covers them."""
     session.flush()  # Core reads below: the session's own changes first
     connection = session.connection()
-    row = connection.execute(_DESIRED_HEAD, {"target_id": target_id}).one()
+    row = connection.execute(DESIRED_HEAD, {"target_id": target_id}).one()
     # The generation is read before the assignments: a change committed in between
     # makes the next check-in a 200 again, never a 304 that hides it.
-    found = connection.execute(_ACTIVE_ASSIGNMENTS, {"target_id": target_id})
+    found = connection.execute(ACTIVE_ASSIGNMENTS, {"target_id": target_id})
     return DesiredState(
         target=row.name,
         etag=etag(target_id, row.desired_generation),
         inventory_digest=row.inventory_digest,
-        assignments=[_for_agent(assignment) for assignment in found],
+        assignments=[for_agent(assignment._mapping) for assignment in found],
     )
 
 
