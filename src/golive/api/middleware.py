@@ -102,6 +102,15 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+# The agents' calls that are served as plain routes (agents/api.py's checkin_router),
+# which leave no route in the scope: their metrics are labelled with their path.
+AGENT_ROUTES = frozenset({"/api/v1/agent/desired", "/api/v1/agent/reports"})
+
+
+def _plain(path: str) -> str:
+    return path if path in AGENT_ROUTES else "unmatched"
+
+
 class Metrics:
     """The server's Prometheus collectors, in a registry of its own per app."""
 
@@ -155,13 +164,15 @@ class ObserveMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(route, "path", None) or _plain(scope["path"])
             self.metrics.requests.labels(scope["method"], template, str(status)).inc()
             self.metrics.latency.labels(scope["method"], template).observe(elapsed)
             state = scope.get("state", {})
-            # "Not modified" answers are the fleet's routine check-ins: thousands a second
-            # at scale. They are counted in the metrics and logged only at debug level.
-            level = logging.DEBUG if status == 304 else logging.INFO
+            # The fleet's routine calls (check-ins, reports: thousands a second at scale,
+            # the reports audited anyway) are counted in the metrics and logged only at
+            # debug level, like every "not modified".
+            routine = status < 400 and template in AGENT_ROUTES
+            level = logging.DEBUG if status == 304 or routine else logging.INFO
             if log.isEnabledFor(level):
                 log.log(
                     level,

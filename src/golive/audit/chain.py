@@ -223,8 +223,13 @@ def _jsonable(summary: dict[str, Any] | None) -> dict[str, Any] | None:
     # Round-trip through JSON so the hashed form equals what the database returns.
     if summary is None:
         return None
+    if all(isinstance(k, str) and type(v) in _PLAIN for k, v in summary.items()):
+        return dict(summary)  # already what JSON gives back (most events' summaries)
     result: dict[str, Any] = json.loads(json.dumps(summary, default=str))
     return result
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 @dataclass(frozen=True)
