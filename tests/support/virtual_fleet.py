@@ -163,7 +163,9 @@ class VirtualFleet:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every agent until ``stop`` is set."""
-        connector = aiohttp.TCPConnector(limit=self.connections)
+        # Idle connections are dropped before the server's keep-alive (uvicorn: 5 s) ends
+        # them: a request sent on one the server is closing fails for nothing.
+        connector = aiohttp.TCPConnector(limit=self.connections, keepalive_timeout=4)
         timeout = aiohttp.ClientTimeout(total=15 + self.wait)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             self._session = session

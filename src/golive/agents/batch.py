@@ -165,24 +165,31 @@ class Row:
 
 def move_entry(
     actor: str,
-    row: Row,
+    assignment: Row | Assignment,
     current: AssignmentState,
     wanted: AssignmentState,
     reason: str | None,
 ) -> audit.Entry:
-    """The audit event of an assignment's move (the same for every path that moves one)."""
+    """The audit event of an assignment's move, for every path that moves one (this
+    module's batches, ``service.move_assignment``)."""
+    if isinstance(assignment, Assignment):
+        target = assignment.target.name
+        component = assignment.component.name
+        version = assignment.version.version
+    else:
+        target, component, version = assignment.target, assignment.component, assignment.version
     return audit.Entry(
         actor=actor,
         action=f"assignment.{wanted.value}",
         subject_type="assignment",
-        subject_id=str(row.id),
+        subject_id=str(assignment.id),
         before={"state": current.value},
         after={
             "state": wanted.value,
-            "target": row.target,
-            "component": row.component,
-            "version": row.version,
-            "action": row.action,
+            "target": target,
+            "component": component,
+            "version": version,
+            "action": assignment.action,
         },
         reason=reason,
     )

@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from golive import audit
+from golive.agents.batch import move_entry
 from golive.agents.models import (
     AgentCredential,
     AgentState,
@@ -859,22 +860,7 @@ def move_assignment(
         _record_outcome(session, actor, assignment, wanted, reason, now)
     bump_generation(session, assignment.target_id)
     session.flush()
-    audit.record(
-        session,
-        actor=actor.name,
-        action=f"assignment.{wanted.value}",
-        subject_type="assignment",
-        subject_id=str(assignment.id),
-        before={"state": current.value},
-        after={
-            "state": wanted.value,
-            "target": assignment.target.name,
-            "component": assignment.component.name,
-            "version": assignment.version.version,
-            "action": assignment.action,
-        },
-        reason=reason,
-    )
+    audit.record_many(session, [move_entry(actor.name, assignment, current, wanted, reason)])
     return True
 
 
