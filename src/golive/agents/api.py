@@ -171,6 +171,13 @@ def _bearer_secret(header: str | None) -> str:
     return secret.strip()
 
 
+def release_waiting(app: FastAPI) -> None:
+    """Answer the agents' waiting check-ins now (the server is stopping); thread-safe."""
+    watch: ChangeWatch | None = getattr(app.state, "agent_waiting", None)
+    if watch is not None:
+        watch.close_soon()
+
+
 def _checkin_reader(request: Request) -> CheckInReader:
     reader: CheckInReader | None = getattr(request.app.state, "agent_checkin", None)
     if reader is None:  # an app run without its lifespan: share the main engine

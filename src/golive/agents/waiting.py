@@ -40,7 +40,11 @@ _OVERLAP = timedelta(seconds=2)
 class _Waiter:
     generation: int
     inventory_digest: str | None
-    woken: asyncio.Event
+    woken: asyncio.Future[None]
+
+    def wake(self) -> None:
+        if not self.woken.done():
+            self.woken.set_result(None)
 
 
 class ChangeWatch:
@@ -51,6 +55,7 @@ class ChangeWatch:
         self._interval = interval
         self._waiters: dict[int, list[_Waiter]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     @property
@@ -63,18 +68,25 @@ class ChangeWatch:
         """Wait up to ``timeout`` s for the target to move from what the caller saw.
 
         Returns:
-            True when it moved (or the server is stopping), False when the time ran out.
+            True when it moved; False when the time ran out or the watch was closed.
         """
         if self._closed:
-            return True
-        waiter = _Waiter(generation, inventory_digest, asyncio.Event())
+            return False
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        # A bare future and a timeout scope: no task per waiting check-in.
+        waiter = _Waiter(generation, inventory_digest, loop.create_future())
         self._waiters.setdefault(target_id, []).append(waiter)
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._watch())
+            self._task = loop.create_task(self._watch())
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.woken.wait(), timeout)
-            return waiter.woken.is_set()
+                async with asyncio.timeout(timeout):
+                    await waiter.woken
+            # Timing out cancels the future; only a result means the target moved (or,
+            # when the watch is closed, that the check-in should be answered now).
+            woken = waiter.woken.done() and not waiter.woken.cancelled()
+            return woken and not self._closed
         finally:
             waiters = self._waiters.get(target_id, [])
             with contextlib.suppress(ValueError):
@@ -82,12 +94,18 @@ class ChangeWatch:
             if not waiters:
                 self._waiters.pop(target_id, None)
 
+    def close_soon(self) -> None:
+        """``close`` from any thread (a signal handler, say)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.close)
+
     def close(self) -> None:
-        """Answer every waiting check-in now (the server is stopping)."""
+        """End every wait now and refuse new ones (the server is stopping): each waiting
+        check-in is answered with what it has, a 304 when nothing changed."""
         self._closed = True
         for waiters in self._waiters.values():
             for waiter in waiters:
-                waiter.woken.set()
+                waiter.wake()
         if self._task is not None:
             self._task.cancel()
 
@@ -105,7 +123,7 @@ class ChangeWatch:
             for target_id, generation, digest in changed:
                 for waiter in self._waiters.get(target_id, ()):
                     if waiter.generation != generation or waiter.inventory_digest != digest:
-                        waiter.woken.set()
+                        waiter.wake()
 
     def _recent(self, since: datetime) -> list[tuple[int, int, str | None]]:
         with self._db.reading() as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -88,6 +89,7 @@ def init(home: HomeOption = None) -> None:
 def serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
+    from golive.agents.api import release_waiting
     from golive.api.app import create_app
 
     logs.configure(settings.log_format)
@@ -99,7 +101,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         raise
     app = create_app(settings, database)
     errors.print(f"golive serving on http://{host}:{port} (API docs at /docs); Ctrl-C stops it.")
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -107,10 +109,21 @@ def serve(settings: Settings, host: str, port: int) -> None:
         access_log=False,
         proxy_headers=False,
         server_header=False,
-        # Agents' waiting check-ins (?wait=) are held open; on shutdown they are answered
-        # after this long rather than kept to their end (the agents simply ask again).
+        # Longer than an agent's idle connection lasts (httpx, aiohttp: at most 15 s):
+        # the client ends an idle connection, never the server under its next request.
+        timeout_keep_alive=30,
+        # A request still running this long after Ctrl-C is cancelled.
         timeout_graceful_shutdown=5,
     )
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            # Waiting check-ins (?wait=) are answered now, not when their wait ends:
+            # the agents ask again, of this server's successor.
+            release_waiting(app)
+
+    Server(config).run()
 
 
 def server(

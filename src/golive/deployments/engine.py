@@ -37,9 +37,11 @@ from golive.deployments.models import ACTIVE, Deployment, DeploymentState, Deplo
 from golive.deployments.strategies import (
     Action,
     Complete,
+    DeploymentProgress,
     Dispatch,
     FailTargets,
     Halt,
+    Plan,
     RollBack,
     Skip,
     WaitForConfirmation,
@@ -186,6 +188,26 @@ def _glance(session: Session, deployment_id: int) -> list[Assignment]:
     return cast(list[Assignment], seen)
 
 
+def _snapshot(
+    session: Session, deployment: Deployment
+) -> tuple[Plan, DeploymentProgress, service.Split]:
+    """``service.snapshot`` from the light rows of ``_glance``: a step that changes a
+    handful of targets does not load 10,000 ORM objects (with their targets) to find
+    them. ``_close`` loads the ORM object of an assignment it moves."""
+    parts = service.split(deployment, _glance(session, deployment.id))
+    return service.plan_of(deployment), service.progress_of(deployment, parts), parts
+
+
+def _loaded(session: Session, found: Assignment) -> Assignment:
+    """The ORM object behind a ``_glance`` row (``found`` itself when it is one)."""
+    if isinstance(found, Assignment):
+        return found
+    loaded = session.get(Assignment, found.id)
+    if loaded is None:
+        raise RuntimeError(f"assignment {found.id} vanished inside the step's transaction")
+    return loaded
+
+
 def _claim(session: Session, deployment_id: int) -> Deployment | None:
     return session.scalars(
         select(Deployment)
@@ -209,7 +231,7 @@ def step(session: Session, deployment_id: int, now: datetime, *, actor: Actor = 
         return False  # another engine holds it, or it has just finished
     changed = False
     if deployment.state == _D.PLANNED.value:
-        plan, progress, parts = service.snapshot(session, deployment)
+        plan, progress, parts = _snapshot(session, deployment)
         actions = strategies.next_actions(plan, progress, now)
         held, gated, why = gating.hold_new_waves(
             session, actor, deployment, actions, now, record=False
@@ -223,7 +245,7 @@ def step(session: Session, deployment_id: int, now: datetime, *, actor: Actor = 
         deployment.started_at = now
         changed = True
     for _ in range(_STEPS):
-        plan, progress, parts = service.snapshot(session, deployment)
+        plan, progress, parts = _snapshot(session, deployment)
         actions = strategies.next_actions(plan, progress, now)
         actions, gated, why = gating.hold_new_waves(session, actor, deployment, actions, now)
         if gated is not None and _set_state(session, actor, deployment, gated, now, why):
@@ -447,6 +469,7 @@ def _close(
                 if found is None:
                     continue
                 parts.live[(name, item.component_id)] = found
+            found = _loaded(session, found)
             if AssignmentState(found.state) in _CANCELLABLE or (
                 wanted is _S.FAILED and not found.is_terminal
             ):
