@@ -257,3 +257,31 @@ def test_wait_must_be_a_number_of_seconds_in_range(fleet: Fleet) -> None:
             answer = http.get("/api/v1/agent/desired", params={"wait": wrong})
             assert answer.status_code == 422, wrong
             assert "wait must be" in answer.json()["error"]["message"]
+
+
+def test_an_outbox_keeps_the_last_reason_and_output_given(fleet: Fleet) -> None:
+    fleet.add_version("1.0")
+    agent = fleet.agent()
+    number = fleet.assign("web-01", "1.0")
+    agent.desired()
+    reports = [
+        *_steps(number, "downloading"),
+        {**_steps(number, "installing")[0], "output": "unpacked 3 files"},
+        {**_steps(number, "failed")[0], "reason": "disk full"},
+    ]
+    answer = _outbox(agent, {"reports": reports})
+    assert [r.get("state") for r in answer.json()["results"]] == [
+        "downloading",
+        "installing",
+        "failed",
+    ]
+    shown = _shown(fleet, f"/api/v1/assignments/{number}")
+    assert (shown["state"], shown["reason"], shown["output"]) == (
+        "failed",
+        "disk full",
+        "unpacked 3 files",
+    )
+    assert shown["finished_at"] is not None
+    assert [e["output"] for e in shown["events"][2:]] == [None, "unpacked 3 files", None]
+    [failed] = fleet.audit_actions("assignment.failed")
+    assert failed["reason"] == "disk full"

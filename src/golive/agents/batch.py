@@ -200,7 +200,7 @@ class Writes:
     """The rows a batch writes, gathered before one statement per table sends them."""
 
     now: datetime = field(default_factory=utcnow)
-    moves: list[dict[str, Any]] = field(default_factory=list)
+    moves: dict[int, dict[str, Any]] = field(default_factory=dict)  # by assignment id
     events: list[dict[str, Any]] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
     forget: list[dict[str, Any]] = field(default_factory=list)
@@ -235,16 +235,19 @@ class Writes:
             return False
         now = self.now
         kept_output = truncate_output(output)
-        self.moves.append(
-            {
-                "b_id": row.id,
-                "b_state": wanted.value,
-                "b_now": now,
-                "b_finished": now if wanted.is_terminal else None,
-                "b_reason": reason,
-                "b_output": kept_output,
-            }
-        )
+        # One row update per assignment however many moves it made in the batch: its
+        # last state, and the last reason and output given (each move has its event).
+        earlier = self.moves.get(row.id)
+        self.moves[row.id] = {
+            "b_id": row.id,
+            "b_state": wanted.value,
+            "b_now": now,
+            "b_finished": now if wanted.is_terminal else None,
+            "b_reason": reason if reason is not None or earlier is None else earlier["b_reason"],
+            "b_output": (
+                kept_output if kept_output is not None or earlier is None else earlier["b_output"]
+            ),
+        }
         self.events.append(
             {
                 "assignment_id": row.id,
@@ -299,7 +302,7 @@ class Writes:
 
     def write(self, session: Session) -> None:
         connection = session.connection()
-        _many(connection, _MOVE, self.moves)
+        _many(connection, _MOVE, list(self.moves.values()))
         _many(connection, _ADD_EVENTS, self.events)
         _many(connection, _ADD_RECORDS, self.records)
         _many(connection, _FORGET_INSTALLED, self.forget)
