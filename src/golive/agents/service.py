@@ -771,16 +771,21 @@ def create_assignments(
                 for assignment in made.values()
             ],
         )
+    audit.record_many(
+        session,
+        [
+            audit.Entry(
+                actor=actor.name,
+                action="assignment.create",
+                subject_type="assignment",
+                subject_id=str(assignment.id),
+                after=assignment.as_dict(),
+                reason=reason,
+            )
+            for assignment in made.values()
+        ],
+    )
     for index, assignment in made.items():
-        audit.record(
-            session,
-            actor=actor.name,
-            action="assignment.create",
-            subject_type="assignment",
-            subject_id=str(assignment.id),
-            after=assignment.as_dict(),
-            reason=reason,
-        )
         results[index] = assignment
     for index, first in later.items():
         results[index] = _already_active(targets[index], version, made[first].id)
