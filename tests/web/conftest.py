@@ -1,6 +1,6 @@
 """The web console's tests: a real server (``live``), real golive-agent processes where a
 deployment must run, and a real browser: Debian's Chromium driven by Playwright (never a
-browser Playwright downloads). One browser serves the whole session; each test gets a
+browser Playwright downloads). One browser serves each test module; each test gets a
 fresh context (its own cookies) and saves screenshots under test-artifacts/screenshots/.
 """
 
@@ -37,7 +37,11 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     return fleet_settings(tmp_path, database_url)  # an engine tick of 0.1 s
 
 
-@pytest.fixture(scope="session")
+# One browser a module, not a session: Playwright's sync API keeps an asyncio loop running
+# on the main thread while it is started, and a test elsewhere that calls asyncio.run()
+# (the SSH executor's) may run in the same worker between two browser tests (scripts/test
+# runs the suite on several workers, in any order).
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(
