@@ -21,6 +21,12 @@ BACKENDS = ["sqlite", "postgresql"]
 _counter = itertools.count()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow first: on several workers (scripts/test), a long test started
+    last would keep one worker busy after the others have run out of work."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresCluster]:
     """One throwaway cluster for the whole run, with a migrated template database."""
