@@ -169,8 +169,22 @@ class VirtualFleet:
         timeout = aiohttp.ClientTimeout(total=15 + self.wait)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             self._session = session
+            lives = [asyncio.create_task(self._live(a, stop)) for a in self.agents.values()]
             try:
-                await asyncio.gather(*(self._live(agent, stop) for agent in self.agents.values()))
+                done = asyncio.ensure_future(asyncio.gather(*lives))
+                stopped = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({done, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                # Stopped: calls under way (a check-in held for ?wait=) end now, not when
+                # the server answers them.
+                for life in lives:
+                    life.cancel()
+                stopped.cancel()
+                ended = await asyncio.gather(*lives, return_exceptions=True)
+                with suppress(asyncio.CancelledError, Exception):
+                    done.result()  # retrieved: reported through ``ended``
+                failures = [e for e in ended if isinstance(e, Exception)]
+                if failures:
+                    raise failures[0]
             finally:
                 self._session = None
 

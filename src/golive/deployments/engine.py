@@ -22,16 +22,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from golive import audit
 from golive.agents.models import Assignment
+from golive.agents.rules import ACTIVE as _ACTIVE_ASSIGNMENT
 from golive.agents.rules import AssignmentAction, AssignmentState
 from golive.agents.service import create_assignment, create_assignments, move_assignment
 from golive.auth.roles import Role
 from golive.auth.service import Actor
-from golive.db import Database, utcnow
+from golive.db import Database, UTCDateTime, utcnow
 from golive.deployments import gating, service, strategies
 from golive.deployments.models import ACTIVE, Deployment, DeploymentState, DeploymentVersion
 from golive.deployments.strategies import (
@@ -521,16 +522,69 @@ async def keep_deploying(
 ) -> None:
     """Tick until ``stop`` is set; a failing tick is logged, never fatal.
 
+    Between ticks it waits ``interval_seconds``, but looks every tenth of a second
+    whether a deployment was created or a running one's assignments have all finished
+    (its wave is over), and then ticks at once: a deployment starts, and its next wave
+    begins, without waiting out the interval.
+
     When ``stop`` is set, the deployment step under way finishes (its transaction
     commits or rolls back as a whole) and no other starts.
     """
+    handled: set[tuple[int, int]] = set()
     while not stop.is_set():
         try:
+            # Read before the tick: what the tick sees it handles; a wave that ends
+            # during the tick is not in it, so the wait below ends at once.
+            handled = await asyncio.to_thread(_work_due, db)
             changed = await asyncio.to_thread(tick, db, actor=actor, stopping=stop.is_set)
         except Exception:
             log.exception("deployment engine tick failed; trying again")
             changed = 0
         if changed:
             continue
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+        deadline = asyncio.get_running_loop().time() + interval_seconds
+        while not stop.is_set():
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=min(_LOOK_SECONDS, left))
+            try:
+                if await asyncio.to_thread(_work_due, db) - handled:
+                    break  # a wave is over since the last tick: tick now
+            except Exception:
+                log.exception("looking for finished waves failed; ticking at the interval")
+                await asyncio.sleep(left)
+
+
+_LOOK_SECONDS = 0.1
+_RUNNING = (
+    select(Deployment.id)
+    .where(Deployment.state == _D.RUNNING.value)
+    .where(~Deployment.abort_requested)
+)
+_PLANNED = select(Deployment.id).where(
+    Deployment.state == _D.PLANNED.value,
+    Deployment.planned_start.is_(None)
+    | (Deployment.planned_start <= bindparam("now", type_=UTCDateTime())),
+)
+_UNFINISHED = select(
+    func.count(Assignment.id),
+    func.count(Assignment.id).filter(
+        Assignment.state.in_(sorted(state.value for state in _ACTIVE_ASSIGNMENT))
+    ),
+).where(Assignment.deployment_id == bindparam("deployment_id"))
+
+
+def _work_due(db: Database) -> set[tuple[int, int]]:
+    """Deployments the engine may have work for: (id, -1) for a planned one due to start,
+    (id, its assignment count) for a running one whose assignments have all finished
+    (its wave is over, or it waits: bake, confirmation, a window; the count tells one
+    finished wave from the next)."""
+    with db.reading() as session:
+        over = {(i, -1) for i in session.scalars(_PLANNED, {"now": utcnow()})}
+        for deployment_id in session.scalars(_RUNNING):
+            total, unfinished = session.execute(_UNFINISHED, {"deployment_id": deployment_id}).one()
+            if total and not unfinished:
+                over.add((deployment_id, int(total)))
+    return over
