@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -21,6 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter, ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from golive.agents import service
 from golive.agents.batch import GroupWriter, HandOut, HandOutAnswer, ReportAnswer, ReportCall
@@ -347,6 +348,39 @@ async def _reports(request: Request) -> Response:
 REPORTS_PATH = "/api/v1/agent/reports"
 checkin_router.add_route(REPORTS_PATH, _reports, methods=["POST"], include_in_schema=False)
 _BATCH = TypeAdapter(ReportBatch)
+
+
+class AgentFastPath:
+    """ASGI middleware that hands the fleet's two busiest calls (the check-in and the
+    outbox) straight to their handlers.
+
+    Inside the app's own middleware (metrics, access log, body limit), but before
+    FastAPI's exception and dependency layers and its router, which walks every
+    included router's routes on each request. A ``GoliveError`` becomes the same JSON
+    error answer as anywhere else (``render_error``); anything else goes on up to the
+    app's error handling.
+    """
+
+    def __init__(self, app: ASGIApp, render_error: Callable[[GoliveError], Response]) -> None:
+        self.app = app
+        self.render_error = render_error
+        self.routes: dict[tuple[str, str], Callable[[Request], Awaitable[Response]]] = {
+            ("GET", DESIRED_PATH): desired,
+            ("POST", REPORTS_PATH): _reports,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            handler = self.routes.get((scope["method"], scope["path"]))
+            if handler is not None:
+                request = Request(scope, receive)
+                try:
+                    response = await handler(request)
+                except GoliveError as problem:
+                    response = self.render_error(problem)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 @router.post(

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from golive import __version__
-from golive.agents.api import checkin_router
+from golive.agents.api import AgentFastPath, checkin_router
 from golive.agents.api import router as agents_router
 from golive.api.deps import require
 from golive.api.middleware import BodyLimitMiddleware, Metrics, ObserveMiddleware
@@ -58,6 +58,11 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
+
+
+def _golive_error_response(exc: GoliveError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    return _error(exc.http_status, exc.code, exc.message, exc.details, headers)
 
 
 def _error(
@@ -148,8 +153,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     @app.exception_handler(GoliveError)
     async def _golive_error(_request: Request, exc: GoliveError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-        return _error(exc.http_status, exc.code, exc.message, exc.details, headers)
+        return _golive_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -205,6 +209,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(integrations_router)
     mount_console(app)  # the web console at /console: HTML pages, outside the OpenAPI document
 
+    # Innermost first: the agents' fast path runs inside the limits, metrics and logs.
+    app.add_middleware(AgentFastPath, render_error=_golive_error_response)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, streamed=UPLOADS)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -100,6 +101,11 @@ def serve(settings: Settings, host: str, port: int) -> None:
         database.dispose()
         raise
     app = create_app(settings, database)
+    # The event loop shares the GIL with the request threads, the agents' group writer
+    # and the engine. Each SQLite call it makes gives the GIL up; with Python's default
+    # 5 ms switch interval, getting it back behind a busy thread could cost that long,
+    # for every agent's check-in. A shorter interval keeps the loop answering.
+    sys.setswitchinterval(0.0005)
     errors.print(f"golive serving on http://{host}:{port} (API docs at /docs); Ctrl-C stops it.")
     config = uvicorn.Config(
         app,
