@@ -3,6 +3,7 @@ check-ins that wait for a change (?wait=)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -285,3 +286,41 @@ def test_an_outbox_keeps_the_last_reason_and_output_given(fleet: Fleet) -> None:
     assert [e["output"] for e in shown["events"][2:]] == [None, "unpacked 3 files", None]
     [failed] = fleet.audit_actions("assignment.failed")
     assert failed["reason"] == "disk full"
+
+
+def test_a_change_stamped_long_before_it_committed_still_wakes_its_waiter(fleet: Fleet) -> None:
+    """A wave's transaction may stamp a target's change seconds before it commits; the
+    watch's every-tenth read of all waiting targets finds it anyway."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from golive.agents.models import AgentState
+    from golive.agents.waiting import ChangeWatch
+    from golive.db import utcnow
+
+    agent = fleet.agent()
+    assert agent.desired().status_code == 200
+    target_id, generation = (int(part) for part in str(agent.etag).strip('"').split("-"))
+
+    async def wait_for_the_change() -> tuple[bool, float]:
+        watch = ChangeWatch(fleet.live.db, interval=0.05)
+        waiting = asyncio.ensure_future(watch.wait(target_id, generation, None, 10))
+        await asyncio.sleep(0.2)  # the watch has read once: the change is not there yet
+        with fleet.live.db.writing() as session:
+            session.execute(
+                update(AgentState)
+                .where(AgentState.target_id == target_id)
+                .values(
+                    desired_generation=generation + 1,
+                    updated_at=utcnow() - timedelta(minutes=5),  # long before the overlap
+                )
+            )
+        began = time.monotonic()
+        woken = await waiting
+        watch.close()
+        return woken, time.monotonic() - began
+
+    woken, seconds = asyncio.run(wait_for_the_change())
+    assert woken
+    assert seconds < 3, f"found after {seconds:.1f} s"

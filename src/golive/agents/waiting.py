@@ -7,9 +7,9 @@ wave within a fraction of a second without polling every second.
 
 Changes are found by reading the database, not by a message inside one process: the
 engine may run in a ``golive worker`` elsewhere. While anyone waits, one read every
-``interval`` seconds lists the agent states updated lately (an index on ``updated_at``)
-and wakes the waiters whose target's generation or inventory digest is no longer the
-one they saw.
+``interval`` seconds lists the agent states updated lately (an index on ``updated_at``),
+and every tenth read those of every waiting target, and wakes the waiters whose
+target's generation or inventory digest is no longer the one they saw.
 """
 
 from __future__ import annotations
@@ -31,9 +31,15 @@ MAX_WAIT_SECONDS = 60
 _RECENT = select(
     AgentState.target_id, AgentState.desired_generation, AgentState.inventory_digest
 ).where(AgentState.updated_at >= bindparam("since", type_=UTCDateTime()))
+_OF_TARGETS = select(
+    AgentState.target_id, AgentState.desired_generation, AgentState.inventory_digest
+).where(AgentState.target_id.in_(bindparam("ids", expanding=True)))
 # Writers stamp updated_at with their own clock before they commit: a change may become
-# visible a little after the moment it carries. Each read looks this far back again.
+# visible a little after the moment it carries. Each read looks this far back again, and
+# every tenth read looks at every waiter's target whatever its time (a long transaction,
+# such as a wave of thousands of assignments, can take longer than this to commit).
 _OVERLAP = timedelta(seconds=2)
+_SWEEP_EVERY = 10
 
 
 @dataclass
@@ -111,11 +117,18 @@ class ChangeWatch:
 
     async def _watch(self) -> None:
         since = utcnow() - _OVERLAP
+        polls = 0
         while self._waiters and not self._closed:
             await asyncio.sleep(self._interval)
             started = utcnow()
+            polls += 1
             try:
-                changed = await asyncio.to_thread(self._recent, since - _OVERLAP)
+                if polls % _SWEEP_EVERY == 0:
+                    # Every waiter's target, whenever it changed: a transaction that took
+                    # longer than the overlap to commit is found here, not missed.
+                    changed = await asyncio.to_thread(self._current, list(self._waiters))
+                else:
+                    changed = await asyncio.to_thread(self._recent, since - _OVERLAP)
             except Exception:
                 log.exception("reading the agents' recent changes failed; trying again")
                 continue
@@ -131,3 +144,11 @@ class ChangeWatch:
                 (int(row[0]), int(row[1]), row[2])
                 for row in session.execute(_RECENT, {"since": since})
             ]
+
+    def _current(self, target_ids: list[int]) -> list[tuple[int, int, str | None]]:
+        found: list[tuple[int, int, str | None]] = []
+        with self._db.reading() as session:
+            for start in range(0, len(target_ids), 500):
+                rows = session.execute(_OF_TARGETS, {"ids": target_ids[start : start + 500]})
+                found.extend((int(row[0]), int(row[1]), row[2]) for row in rows)
+        return found
