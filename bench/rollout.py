@@ -300,9 +300,11 @@ def run_golive(args: argparse.Namespace, work: Path) -> GoliveResult:
             ) as client,
             fleet.running(),
         ):
-            time.sleep(args.poll_interval * 1.2)  # every agent is waiting in a check-in
+            connected = _wait_for_waiting(client, args.targets, 300)
             print(
-                f"{args.targets} virtual agents waiting in their check-ins (wait={args.wait:g} s)"
+                f"{args.targets} virtual agents waiting in their check-ins (wait={args.wait:g} s), "
+                f"all connected after {connected:.1f} s (not measured)",
+                flush=True,
             )
             content = os.urandom(ARTIFACT_BYTES)
             add_version(client, COMPONENT, VERSION, content)
@@ -370,6 +372,20 @@ def run_golive(args: argparse.Namespace, work: Path) -> GoliveResult:
         answered=answered,
         curve=curve,
     )
+
+
+def _wait_for_waiting(client: httpx.Client, targets: int, timeout: float) -> float:
+    """Seconds until the server holds a waiting check-in of every agent (its gauge)."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < timeout:
+        for line in client.get("/metrics").text.splitlines():
+            if (
+                line.startswith("golive_agent_check_ins_waiting ")
+                and float(line.split()[1]) >= targets
+            ):
+                return time.perf_counter() - began
+        time.sleep(0.25)
+    raise RuntimeError(f"the {targets} agents were not all waiting after {timeout:.0f} s")
 
 
 def _scrape(client: httpx.Client) -> dict[tuple[str, str], tuple[float, float]]:

@@ -243,6 +243,9 @@ def test_a_waiting_check_in_answers_when_an_assignment_arrives(fleet: Fleet) -> 
         held = pool.submit(_waiting, agent, 20.0)
         time.sleep(0.5)
         assert not held.done()
+        with fleet.live.client("admin") as http:
+            metrics = http.get("/metrics").text
+        assert "golive_agent_check_ins_waiting 1.0" in metrics
         number = fleet.assign("web-01", "1.0")
         answer, seconds = held.result(timeout=30)
     assert answer.status_code == 200, answer.text

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry, Gauge
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -170,6 +171,20 @@ def _bearer_secret(header: str | None) -> str:
     if not secret.startswith(service.CREDENTIAL_PREFIX):
         raise AuthenticationError("this endpoint needs an agent credential (gla_…)")
     return secret.strip()
+
+
+def watch_agents(app: FastAPI, registry: CollectorRegistry) -> None:
+    """Publish in ``registry`` how many agents are waiting in a check-in right now."""
+
+    def waiting() -> int:
+        watch: ChangeWatch | None = getattr(app.state, "agent_waiting", None)
+        return watch.waiting if watch is not None else 0
+
+    Gauge(
+        "golive_agent_check_ins_waiting",
+        "Agents' check-ins held open (?wait=) until their desired state changes.",
+        registry=registry,
+    ).set_function(waiting)
 
 
 def release_waiting(app: FastAPI) -> None:

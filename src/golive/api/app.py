@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from golive import __version__
-from golive.agents.api import AgentFastPath, checkin_router
+from golive.agents.api import AgentFastPath, checkin_router, watch_agents
 from golive.agents.api import router as agents_router
 from golive.api.deps import require
 from golive.api.middleware import BodyLimitMiddleware, Metrics, ObserveMiddleware
@@ -150,6 +150,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.tuf = tuf
     metrics = Metrics()
     app.state.metrics = metrics
+    watch_agents(app, metrics.registry)
 
     @app.exception_handler(GoliveError)
     async def _golive_error(_request: Request, exc: GoliveError) -> JSONResponse:
