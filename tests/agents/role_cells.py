@@ -68,6 +68,7 @@ AGENT_CELLS: list[Cell] = [
     ("GET", "/api/v1/agent/desired", ALL, None, 401),
     ("POST", "/api/v1/agent/report", ALL, {"assignment_id": 1, "state": "downloading"}, 401),
     ("POST", "/api/v1/agent/inventory", ALL, {"installed": [], "unauthorised": []}, 401),
+    ("POST", "/api/v1/agent/reports", ALL, {"reports": []}, 401),
 ]
 
 

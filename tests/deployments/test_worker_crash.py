@@ -107,8 +107,8 @@ def _created_per_worker(log: str) -> Counter[str]:
         if not line.startswith("{"):
             continue
         words = json.loads(line)["message"].split()
-        if "assignment(s)" in words:  # "deployment 3: wave 2: 40 assignment(s) created"
-            made[words[1].rstrip(":")] += int(words[-3])
+        if "assignment(s)" in words:  # "deployment 3: wave 2: 40 assignment(s) created in …"
+            made[words[1].rstrip(":")] += int(words[words.index("assignment(s)") - 1])
     return made
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -388,6 +389,7 @@ def _dispatch(
     parts: service.Split,
     now: datetime,
 ) -> bool:
+    began = time.perf_counter()
     key = str(action.wave_index)
     changed = False
     if key not in deployment.wave_started:
@@ -434,10 +436,11 @@ def _dispatch(
                 created += 1
     if created:
         log.info(
-            "deployment %s: wave %s: %d assignment(s) created",
+            "deployment %s: wave %s: %d assignment(s) created in %.2f s",
             deployment.id,
             action.wave_index,
             created,
+            time.perf_counter() - began,
         )
     return changed or created > 0
 
