@@ -148,10 +148,20 @@ def test_revoked_agent_is_401_target_revoked_everywhere(fleet: Fleet) -> None:
         again = http.post("/api/v1/targets/web-01/revoke-agent")
         assert again.json()["credentials_revoked"] == 0
     assert len(fleet.audit_actions("agent.revoke")) == 1
+    with agent.http() as http:
+        outbox = http.post("/api/v1/agent/reports", json={"reports": []})
+        unknown = http.post(
+            "/api/v1/agent/reports",
+            json={"reports": []},
+            headers={"Authorization": "Bearer gla_not-a-credential-of-anyone"},
+        )
+    assert unknown.status_code == 401
+    assert unknown.json()["error"]["code"] == "unauthenticated"
     for answer in (
         agent.desired(),
         agent.report(1, "downloading"),
         agent.send_inventory({"installed": [], "unauthorised": []}),
+        outbox,
     ):
         assert answer.status_code == 401
         assert answer.json()["error"]["code"] == "target_revoked"

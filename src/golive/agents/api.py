@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -25,9 +25,9 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from golive.agents import service
-from golive.agents.batch import GroupWriter, HandOut, HandOutAnswer, ReportAnswer, ReportCall
+from golive.agents.batch import AgentReport, GroupWriter, HandOut, HandOutAnswer, ReportAnswer
 from golive.agents.checkin import CheckInReader, CheckInRow
-from golive.agents.rules import AssignmentState, etag, etag_matches
+from golive.agents.rules import AssignmentState, etag, etag_matches, revoked
 from golive.agents.schemas import (
     EnrollmentTokenCreate,
     Inventory,
@@ -232,7 +232,7 @@ async def _identify(request: Request) -> CheckInRow:
     if row is None:
         raise AuthenticationError("the agent credential is not valid")
     if row[1] is not None:
-        raise service.revoked()
+        raise revoked()
     request.state.actor = f"agent:{row[4]}"
     return row
 
@@ -321,15 +321,25 @@ async def _read_json(request: Request) -> Any:
         raise InvalidInputError("the body must be JSON") from None
 
 
-async def _apply(request: Request, call: ReportCall) -> ReportAnswer:
-    answer: ReportAnswer = await asyncio.wrap_future(_writer(request).submit(call))
+async def _apply(
+    request: Request,
+    reports: Sequence[Report],
+    inventory: Inventory | None = None,
+    seen_etag: str | None = None,
+) -> ReportAnswer:
+    """The calling agent's reports and inventory, applied by the group writer, which
+    also checks its credential (in the batch's transaction: one read for all)."""
+    secret_hash = hash_secret(_bearer_secret(request.headers.get("authorization")))
+    call = AgentReport(secret_hash, reports, inventory, seen_etag)
+    answer: ReportAnswer | GoliveError = await asyncio.wrap_future(_writer(request).submit(call))
+    if isinstance(answer, GoliveError):
+        raise answer
+    request.state.actor = f"agent:{answer.target}"
     return answer
 
 
 async def _deliver(request: Request, spec: ReportBatch) -> Response:
-    target_id, _, _, _, name = await _identify(request)
-    call = ReportCall(target_id, name, spec.reports, spec.inventory, spec.etag)
-    answer = await _apply(request, call)
+    answer = await _apply(request, spec.reports, spec.inventory, spec.etag)
     return JSONResponse(answer.as_body())
 
 
@@ -345,7 +355,7 @@ async def reports(spec: ReportBatch, request: Request) -> Response:
 
 async def _reports(request: Request) -> Response:
     # The same call as a plain route, like the check-in: a whole fleet reports through it.
-    await _identify(request)  # 401 before the body is looked at
+    _bearer_secret(request.headers.get("authorization"))  # 401 before the body is read
     try:
         spec = _BATCH.validate_python(await _read_json(request))
     except ValidationError as problem:
@@ -404,8 +414,7 @@ class AgentFastPath:
     dependencies=[Depends(agent_bearer)],
 )
 async def report(spec: Report, request: Request) -> Obj:
-    target_id, _, _, _, name = await _identify(request)
-    answer = await _apply(request, ReportCall(target_id, name, [spec]))
+    answer = await _apply(request, [spec])
     [refusal] = answer.refusals
     if refusal is not None:
         raise _ERRORS[refusal.code](refusal.message, details=refusal.details)
@@ -418,8 +427,7 @@ async def report(spec: Report, request: Request) -> Obj:
     dependencies=[Depends(agent_bearer)],
 )
 async def inventory(spec: Inventory, request: Request) -> Obj:
-    target_id, _, _, _, name = await _identify(request)
-    answer = await _apply(request, ReportCall(target_id, name, [], spec))
+    answer = await _apply(request, [], spec)
     return {"recorded": True, "digest": answer.inventory_digest}
 
 

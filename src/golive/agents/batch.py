@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from golive import audit
 from golive.agents.models import (
+    AgentCredential,
     AgentState,
     Assignment,
     AssignmentEvent,
@@ -47,11 +48,12 @@ from golive.agents.rules import (
     check_move,
     etag,
     inventory_digest,
+    revoked,
     truncate_output,
 )
 from golive.agents.schemas import Inventory, Report
 from golive.db import Database, UTCDateTime, utcnow
-from golive.errors import GoliveError, InvalidInputError, NotFoundError
+from golive.errors import AuthenticationError, GoliveError, InvalidInputError, NotFoundError
 from golive.inventory.models import Component, Target
 from golive.media.models import Version
 
@@ -100,6 +102,17 @@ _HEADS = (
     .select_from(_STATES.join(_TARGETS, _TARGETS.c.id == _STATES.c.target_id))
     .where(_STATES.c.target_id.in_(bindparam("targets", expanding=True)))
     .order_by(_STATES.c.target_id)
+)
+_CREDENTIALS = cast(Table, AgentCredential.__table__)
+_AGENTS = (
+    select(
+        _CREDENTIALS.c.secret_hash,
+        _CREDENTIALS.c.target_id,
+        _CREDENTIALS.c.revoked_at,
+        _TARGETS.c.name,
+    )
+    .select_from(_CREDENTIALS.join(_TARGETS, _TARGETS.c.id == _CREDENTIALS.c.target_id))
+    .where(_CREDENTIALS.c.secret_hash.in_(bindparam("hashes", expanding=True)))
 )
 _MOVE = (
     update(_ASSIGNMENTS)
@@ -354,6 +367,18 @@ class ReportCall:
     seen_etag: str | None = None  # the last desired state the agent received
 
 
+@dataclass(frozen=True)
+class AgentReport:
+    """A ``ReportCall`` from an agent known so far only by its credential's sha256: the
+    batch looks every such credential up in its own transaction (one read for all of
+    them), and answers an unknown or revoked one with the error instead."""
+
+    secret_hash: str
+    reports: Sequence[Report]
+    inventory: Inventory | None = None
+    seen_etag: str | None = None
+
+
 @dataclass
 class ReportAnswer:
     """Each report's result; ``etag`` is the desired state's new ETag when the agent's
@@ -364,6 +389,7 @@ class ReportAnswer:
     refusals: list[Refusal | None]
     etag: str | None
     inventory_digest: str | None
+    target: str
 
     def as_body(self) -> dict[str, Any]:
         return {
@@ -391,7 +417,7 @@ class HandOutAnswer:
     etag: str | None
 
 
-Call = ReportCall | HandOut
+Call = ReportCall | AgentReport | HandOut
 
 
 def _actor(target: str) -> str:
@@ -401,9 +427,44 @@ def _actor(target: str) -> str:
 def apply(session: Session, calls: Sequence[Call]) -> list[Any]:
     """Apply ``calls`` in the caller's write transaction; their answers, in order.
 
-    A report's answer is a ``ReportAnswer``, a hand-out's a ``HandOutAnswer``. Nothing
-    is committed here.
+    A report's answer is a ``ReportAnswer`` (or, for an ``AgentReport`` whose credential
+    is unknown or revoked, the ``AuthenticationError``), a hand-out's a
+    ``HandOutAnswer``. Nothing is committed here.
     """
+    known = _identified(session, calls)
+    answered = iter(_apply(session, [call for call in known if not isinstance(call, GoliveError)]))
+    return [call if isinstance(call, GoliveError) else next(answered) for call in known]
+
+
+def _identified(
+    session: Session, calls: Sequence[Call]
+) -> list[ReportCall | HandOut | GoliveError]:
+    """The calls with each ``AgentReport`` made a ``ReportCall`` of its target, or the
+    error its credential earns."""
+    hashes = sorted({call.secret_hash for call in calls if isinstance(call, AgentReport)})
+    found = {}
+    if hashes:
+        found = {row[0]: row for row in session.connection().execute(_AGENTS, {"hashes": hashes})}
+    known: list[ReportCall | HandOut | GoliveError] = []
+    for call in calls:
+        if not isinstance(call, AgentReport):
+            known.append(call)
+            continue
+        agent = found.get(call.secret_hash)
+        if agent is None:
+            known.append(AuthenticationError("the agent credential is not valid"))
+        elif agent.revoked_at is not None:
+            known.append(revoked())
+        else:
+            known.append(
+                ReportCall(
+                    agent.target_id, agent.name, call.reports, call.inventory, call.seen_etag
+                )
+            )
+    return known
+
+
+def _apply(session: Session, calls: Sequence[ReportCall | HandOut]) -> list[Any]:
     connection = session.connection()
     reports = [call for call in calls if isinstance(call, ReportCall)]
     handouts = [call for call in calls if isinstance(call, HandOut)]
@@ -468,7 +529,8 @@ def apply(session: Session, calls: Sequence[Call]) -> list[Any]:
             for report, refusal in zip(call.reports, refused, strict=True)
         ]
         new_etag = etag(call.target_id, generation) if whole else None
-        answers.append(ReportAnswer(results, refused, new_etag, digests[call.target_id]))
+        digest = digests[call.target_id]
+        answers.append(ReportAnswer(results, refused, new_etag, digest, call.target))
     return answers
 
 

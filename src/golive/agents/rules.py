@@ -14,7 +14,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from golive.errors import ConflictError
+from golive.errors import AuthenticationError, ConflictError
 
 
 class AssignmentAction(StrEnum):
@@ -162,3 +162,16 @@ def etag_matches(if_none_match: str | None, current: str) -> bool:
         if tag.removeprefix("W/") == current:
             return True
     return False
+
+
+class TargetRevokedError(AuthenticationError):
+    """The agent's credential was revoked; the agent stops (docs/agent-protocol.md)."""
+
+    code = "target_revoked"
+
+
+def revoked() -> TargetRevokedError:
+    return TargetRevokedError(
+        "this agent's credential has been revoked; the agent must stop "
+        "(an admin revoked the target's agent, or a newer registration replaced it)"
+    )

@@ -92,12 +92,6 @@ MAX_HOOK_TIMEOUT_SECONDS = 24 * 3600
 MAX_KEEP_RELEASES = 100
 
 
-class TargetRevokedError(AuthenticationError):
-    """The agent's credential was revoked; the agent stops (docs/agent-protocol.md)."""
-
-    code = "target_revoked"
-
-
 def agent_actor(target_name: str) -> Actor:
     """Who an agent is in the audit trail."""
     return Actor(f"agent:{target_name}", frozenset({Role.AGENT}))
@@ -329,13 +323,6 @@ def register_agent(session: Session, enrollment_id: int, spec: Registration) -> 
         },
     )
     return Registered(target=target, credential=secret, created=not ever_registered or readmitted)
-
-
-def revoked() -> TargetRevokedError:
-    return TargetRevokedError(
-        "this agent's credential has been revoked; the agent must stop "
-        "(an admin revoked the target's agent, or a newer registration replaced it)"
-    )
 
 
 def revoke_agent(session: Session, actor: Actor, target_name: str) -> dict[str, Any]:
@@ -731,8 +718,6 @@ def create_assignments(
         else:
             first_of[target.id] = index
             fresh.append(index)
-    if fresh:
-        _bump_generations(session, [targets[i].id for i in fresh], with_state)
     now = utcnow()
     made = {
         index: Assignment(
@@ -787,6 +772,11 @@ def create_assignments(
     )
     for index, assignment in made.items():
         results[index] = assignment
+    if fresh:
+        # Last, just before the caller commits: waiting check-ins find the targets that
+        # changed by this stamp (agents/waiting.py), and a wave of thousands takes a while
+        # to write. The rows were locked first (PostgreSQL) all the same.
+        _bump_generations(session, [targets[i].id for i in fresh], with_state)
     for index, first in later.items():
         results[index] = _already_active(targets[index], version, made[first].id)
     return [result for result in results if result is not None]
