@@ -280,11 +280,11 @@ async def desired(request: Request) -> Response:
     # read, no ORM and no write when nothing changed (see agents/checkin.py).
     headers = request.headers
     wait = _wait_seconds(request)
-    row = await _identify(request)
+    target_id, _, generation, recorded_inventory, name = await _identify(request)
     deadline = time.monotonic() + wait
     reported_inventory = headers.get("x-golive-inventory")
+    known: tuple[str, int, str | None] | None = None
     while True:
-        target_id, _, generation, recorded_inventory, _ = row
         current = etag(target_id, generation)
         unchanged = (
             reported_inventory is None or reported_inventory == recorded_inventory
@@ -294,14 +294,18 @@ async def desired(request: Request) -> Response:
         left = deadline - time.monotonic()
         if left <= 0:
             return Response(status_code=304, headers={"ETag": current})
-        if not await _waiting(request).wait(target_id, generation, recorded_inventory, left):
+        moved = await _waiting(request).wait(target_id, generation, recorded_inventory, left)
+        if moved is None:
             return Response(status_code=304, headers={"ETag": current})
-        row = await _identify(request)
+        # What the watch read when it woke us: the agent was identified when its
+        # check-in arrived, and only the assignments are left to read.
+        generation, recorded_inventory = moved
+        known = (name, generation, recorded_inventory)
     reader = _checkin_reader(request)
     if reader.blocks_briefly:
-        state = reader.desired(target_id)
+        state = reader.desired(target_id, known)
     else:
-        state = await run_in_threadpool(reader.desired, target_id)
+        state = await run_in_threadpool(reader.desired, target_id, known)
     if state.has_pending:
         handed: HandOutAnswer = await asyncio.wrap_future(
             _writer(request).submit(HandOut(target_id, state.etag))

@@ -112,13 +112,25 @@ class CheckInReader:
 
         return self._use(fetch)
 
-    def desired(self, target_id: int) -> DesiredState:
-        """The target's desired state, as ``service.desired_state`` reads it."""
+    def desired(
+        self, target_id: int, known: tuple[str, int, str | None] | None = None
+    ) -> DesiredState:
+        """The target's desired state, as ``service.desired_state`` reads it.
+
+        Args:
+            known: the target's name, generation and inventory digest when the caller
+                has just read them (a waiting check-in, woken by them): then only its
+                assignments are read, after them, as the ETag's rule wants.
+        """
         given = {"target_id": target_id}
 
         def fetch(connection: Any) -> DesiredState:
-            head_sql, head_params = self._head
-            name, generation, digest = self._fetch(connection, head_sql, head_params(given), True)
+            if known is None:
+                head_sql, head_params = self._head
+                head = self._fetch(connection, head_sql, head_params(given), True)
+                name, generation, digest = head
+            else:
+                name, generation, digest = known
             # The generation is read before the assignments: a change committed in
             # between makes the next check-in a 200 again, never a 304 that hides it.
             active_sql, active_params = self._active

@@ -42,15 +42,18 @@ _OVERLAP = timedelta(seconds=2)
 _SWEEP_EVERY = 10
 
 
+Seen = tuple[int, str | None]  # a target's desired-state generation and inventory digest
+
+
 @dataclass
 class _Waiter:
     generation: int
     inventory_digest: str | None
-    woken: asyncio.Future[None]
+    woken: asyncio.Future[Seen | None]
 
-    def wake(self) -> None:
+    def wake(self, seen: Seen | None) -> None:
         if not self.woken.done():
-            self.woken.set_result(None)
+            self.woken.set_result(seen)
 
 
 class ChangeWatch:
@@ -70,14 +73,15 @@ class ChangeWatch:
 
     async def wait(
         self, target_id: int, generation: int, inventory_digest: str | None, timeout: float
-    ) -> bool:
+    ) -> Seen | None:
         """Wait up to ``timeout`` s for the target to move from what the caller saw.
 
         Returns:
-            True when it moved; False when the time ran out or the watch was closed.
+            The target's generation and inventory digest as read when it moved; None
+            when the time ran out or the watch was closed.
         """
         if self._closed:
-            return False
+            return None
         loop = asyncio.get_running_loop()
         self._loop = loop
         # A bare future and a timeout scope: no task per waiting check-in.
@@ -92,7 +96,7 @@ class ChangeWatch:
             # Timing out cancels the future; only a result means the target moved (or,
             # when the watch is closed, that the check-in should be answered now).
             woken = waiter.woken.done() and not waiter.woken.cancelled()
-            return woken and not self._closed
+            return waiter.woken.result() if woken and not self._closed else None
         finally:
             waiters = self._waiters.get(target_id, [])
             with contextlib.suppress(ValueError):
@@ -111,7 +115,7 @@ class ChangeWatch:
         self._closed = True
         for waiters in self._waiters.values():
             for waiter in waiters:
-                waiter.wake()
+                waiter.wake(None)
         if self._task is not None:
             self._task.cancel()
 
@@ -136,7 +140,7 @@ class ChangeWatch:
             for target_id, generation, digest in changed:
                 for waiter in self._waiters.get(target_id, ()):
                     if waiter.generation != generation or waiter.inventory_digest != digest:
-                        waiter.wake()
+                        waiter.wake((generation, digest))
 
     def _recent(self, since: datetime) -> list[tuple[int, int, str | None]]:
         with self._db.reading() as session:
