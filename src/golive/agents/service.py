@@ -657,7 +657,10 @@ def create_assignment(
     )
     if isinstance(made, GoliveError):
         raise made
-    return made
+    created = session.get(Assignment, made)
+    if created is None:
+        raise RuntimeError(f"assignment {made} vanished inside its own transaction")
+    return created
 
 
 def create_assignments(
@@ -672,21 +675,23 @@ def create_assignments(
     keep_releases: int = DEFAULT_KEEP_RELEASES,
     deployment_id: int | None = None,
     reason: str | None = None,
-) -> list[Assignment | GoliveError]:
+) -> list[int | GoliveError]:
     """``create_assignment`` for many targets at once (a deployment's wave).
 
     The same rules, records and audit events as one call per target in ``targets``
     order, but with one statement per step for all of them instead of one per target.
 
     Returns:
-        For each target, in order, its new assignment or the error ``create_assignment``
-        would have raised for it (nothing is written for a refused target).
+        For each target, in order, its new assignment's id or the error
+        ``create_assignment`` would have raised for it (nothing is written for a refused
+        target). The rows are written with Core statements, not ORM objects: a wave of
+        thousands is written while the write lock is held.
     """
     try:
         wanted, checked_hooks = _checked_request(action, hooks, hook_timeout_seconds, keep_releases)
     except GoliveError as refused:
         return [refused for _ in targets]
-    results: list[Assignment | GoliveError | None] = [None] * len(targets)
+    results: list[int | GoliveError | None] = [None] * len(targets)
     undeployable: dict[int, GoliveError | None] = {}
     accepted: list[int] = []  # indexes into targets
     for index, target in enumerate(targets):
@@ -719,32 +724,40 @@ def create_assignments(
             first_of[target.id] = index
             fresh.append(index)
     now = utcnow()
-    made = {
-        index: Assignment(
-            deployment_id=deployment_id,
-            target=targets[index],
-            component_id=version.component_id,
-            version=version,
-            action=wanted.value,
-            state=AssignmentState.PENDING.value,
-            hooks=dict(checked_hooks),
-            hook_timeout_seconds=hook_timeout_seconds,
-            keep_releases=keep_releases,
-            reason=reason,
-            created_by=actor.name,
-            created_at=now,
-            updated_at=now,
-        )
+    component = version.component.name
+    rows = [
+        {
+            "deployment_id": deployment_id,
+            "target_id": targets[index].id,
+            "component_id": version.component_id,
+            "version_id": version.id,
+            "action": wanted.value,
+            "state": AssignmentState.PENDING.value,
+            "hooks": dict(checked_hooks),
+            "hook_timeout_seconds": hook_timeout_seconds,
+            "keep_releases": keep_releases,
+            "reason": reason,
+            "output": None,
+            "created_by": actor.name,
+            "created_at": now,
+            "updated_at": now,
+            "finished_at": None,
+        }
         for index in fresh
-    }
-    session.add_all(made.values())
-    session.flush()
-    if made:
+    ]
+    made: dict[int, int] = {}  # index into targets → the new assignment's id
+    if rows:
+        session.flush()
+        inserted = session.connection().execute(
+            insert(_ASSIGNMENTS).returning(_ASSIGNMENTS.c.id, sort_by_parameter_order=True),
+            rows,
+        )
+        made = dict(zip(fresh, (int(number) for number in inserted.scalars()), strict=True))
         session.connection().execute(
             _ADD_EVENT,
             [
                 {
-                    "assignment_id": assignment.id,
+                    "assignment_id": number,
                     "from_state": None,
                     "state": AssignmentState.PENDING.value,
                     "actor": actor.name,
@@ -753,9 +766,10 @@ def create_assignments(
                     "reported_at": None,
                     "recorded_at": now,
                 }
-                for assignment in made.values()
+                for number in made.values()
             ],
         )
+    stamp = now.isoformat()
     audit.record_many(
         session,
         [
@@ -763,22 +777,40 @@ def create_assignments(
                 actor=actor.name,
                 action="assignment.create",
                 subject_type="assignment",
-                subject_id=str(assignment.id),
-                after=assignment.as_dict(),
+                subject_id=str(number),
+                # Assignment.as_dict of the new row.
+                after={
+                    "id": number,
+                    "deployment_id": deployment_id,
+                    "target": targets[index].name,
+                    "component": component,
+                    "version": version.version,
+                    "digest": version.digest,
+                    "action": wanted.value,
+                    "state": AssignmentState.PENDING.value,
+                    "hooks": dict(checked_hooks),
+                    "hook_timeout_seconds": hook_timeout_seconds,
+                    "keep_releases": keep_releases,
+                    "reason": reason,
+                    "created_by": actor.name,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                    "finished_at": None,
+                },
                 reason=reason,
             )
-            for assignment in made.values()
+            for index, number in made.items()
         ],
     )
-    for index, assignment in made.items():
-        results[index] = assignment
+    for index, number in made.items():
+        results[index] = number
+    for index, first in later.items():
+        results[index] = _already_active(targets[index], version, made[first])
     if fresh:
         # Last, just before the caller commits: waiting check-ins find the targets that
         # changed by this stamp (agents/waiting.py), and a wave of thousands takes a while
         # to write. The rows were locked first (PostgreSQL) all the same.
         _bump_generations(session, [targets[i].id for i in fresh], with_state)
-    for index, first in later.items():
-        results[index] = _already_active(targets[index], version, made[first].id)
     return [result for result in results if result is not None]
 
 

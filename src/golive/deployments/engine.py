@@ -432,7 +432,16 @@ def _dispatch(
                     session, deployment, "refused", now, target=name, reason=result.message
                 )
             else:
-                parts.live[(name, item.component_id)] = result
+                # What _glance would read of the new row, for the rest of this step.
+                target = targets[name]
+                seen = _Seen(
+                    result,
+                    item.component_id,
+                    _S.PENDING.value,
+                    now,
+                    _SeenTarget(target.name, target.connection),
+                )
+                parts.live[(name, item.component_id)] = cast(Assignment, seen)
                 created += 1
     if created:
         log.info(
