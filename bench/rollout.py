@@ -187,26 +187,6 @@ def as_running(database_url: str, fleet: Any) -> None:
             agent.inventory_recorded = digest
 
 
-def add_version(client: httpx.Client, component: str, version: str, content: bytes) -> str:
-    """Create ``component`` and add ``version`` (``content``) and approve it, over the API."""
-    made = client.post("/api/v1/components", json={"name": component, "kind": "software"})
-    if made.status_code != 201:
-        raise RuntimeError(f"creating component {component}: {made.text}")
-    base = f"/api/v1/components/{component}/versions"
-    added = client.post(
-        base,
-        params={"version": version, "filename": f"{component}-{version}.bin"},
-        content=content,
-        headers={"Content-Type": "application/octet-stream"},
-    )
-    if added.status_code != 201:
-        raise RuntimeError(f"adding {component}@{version}: {added.text}")
-    approved = client.post(f"{base}/{version}/approve")
-    if approved.status_code != 200:
-        raise RuntimeError(f"approving {component}@{version}: {approved.text}")
-    return str(added.json()["digest"])
-
-
 def release_writer(root: Path) -> Any:
     """What a virtual agent does at install: a small file into its own
     releases/<version>/ and ``current`` switched to it atomically."""
@@ -245,6 +225,7 @@ def run_golive(args: argparse.Namespace, work: Path) -> GoliveResult:
         ENVIRONMENT,
         VERSION,
         GoliveProcess,
+        add_version,
         fleet_and_record_problems,
         read_records,
         start_server,

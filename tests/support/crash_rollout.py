@@ -124,8 +124,11 @@ def start_server(
     raise RuntimeError(f"golive server did not answer on port {port}:\n{server.output()[-3000:]}")
 
 
-def add_version(client: httpx.Client, component: str, version: str) -> str:
-    """Register ``component`` (if new) and an approved ``version`` over the API; its digest."""
+def add_version(
+    client: httpx.Client, component: str, version: str, content: bytes | None = None
+) -> str:
+    """Register ``component`` (if new) and an approved ``version`` over the API (a small
+    made-up build unless ``content`` is given); its digest."""
     made = client.post("/api/v1/components", json={"name": component, "kind": "software"})
     if made.status_code not in (201, 409):
         raise RuntimeError(f"creating component {component}: {made.text}")
@@ -133,7 +136,7 @@ def add_version(client: httpx.Client, component: str, version: str) -> str:
     added = client.post(
         base,
         params={"version": version, "filename": f"{component}-{version}.tar.gz"},
-        content=f"{component} {version}\n".encode() * 64,
+        content=content if content is not None else f"{component} {version}\n".encode() * 64,
         headers={"Content-Type": "application/octet-stream"},
     )
     if added.status_code != 201:
