@@ -63,12 +63,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         reader.dispose()
 
 
-router = APIRouter(prefix="/api/v1", tags=["agents"])
-# The check-in alone, for the app to include before every other router: the fleet's
-# hottest request then finds its route at the first try, as a plain Starlette route
-# (no dependency solving). ``router`` documents the same function in the OpenAPI
-# description and serves it when this router is not included.
-checkin_router = APIRouter(lifespan=_lifespan)
+# The check-in (``desired``) and the outbox (``_reports``) are served by ``AgentFastPath``,
+# which the app puts in front of its router; ``router`` documents them in the OpenAPI
+# description and serves them in an app without it.
+router = APIRouter(prefix="/api/v1", tags=["agents"], lifespan=_lifespan)
 DESIRED_PATH = "/api/v1/agent/desired"
 
 Reader = Annotated[Actor, Depends(require(Permission.INVENTORY_READ))]
@@ -315,9 +313,6 @@ async def desired(request: Request) -> Response:
     return JSONResponse(answer, headers={"ETag": answer["etag"]})
 
 
-checkin_router.add_route(DESIRED_PATH, desired, methods=["GET"], include_in_schema=False)
-
-
 async def _read_json(request: Request) -> Any:
     try:
         return json.loads(await request.body())
@@ -358,7 +353,7 @@ async def reports(spec: ReportBatch, request: Request) -> Response:
 
 
 async def _reports(request: Request) -> Response:
-    # The same call as a plain route, like the check-in: a whole fleet reports through it.
+    # The same call for AgentFastPath, like the check-in: a whole fleet reports through it.
     _bearer_secret(request.headers.get("authorization"))  # 401 before the body is read
     try:
         spec = _BATCH.validate_python(await _read_json(request))
@@ -375,7 +370,6 @@ async def _reports(request: Request) -> Response:
 
 
 REPORTS_PATH = "/api/v1/agent/reports"
-checkin_router.add_route(REPORTS_PATH, _reports, methods=["POST"], include_in_schema=False)
 _BATCH = TypeAdapter(ReportBatch)
 
 

@@ -1,4 +1,4 @@
-"""The one read an unchanged agent check-in costs.
+"""The check-in's reads: the one an unchanged check-in costs, and the desired state.
 
 Every agent asks for its desired state every poll interval, so at fleet scale this
 read is most of the server's work. It is one indexed row (credential hash → target,
@@ -14,24 +14,121 @@ autocommit ones.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from queue import Empty, SimpleQueue
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, literal_column, select
 
-from golive.agents.models import AgentCredential, AgentState
-from golive.agents.rules import etag
-from golive.agents.service import (
-    ACTIVE_ASSIGNMENTS,
-    DESIRED_HEAD,
-    DesiredState,
-    for_agent,
-)
+from golive.agents.models import AgentCredential, AgentState, Assignment
+from golive.agents.rules import ACTIVE, AssignmentState, etag
+from golive.agents.service import POLL_INTERVAL_SECONDS
 from golive.db import Database
-from golive.inventory.models import Target
+from golive.inventory.models import Component, Target
+from golive.media.models import Version
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    target: str
+    etag: str
+    inventory_digest: str | None
+    assignments: list[dict[str, Any]]
+
+    @property
+    def has_pending(self) -> bool:
+        return any(a["state"] == AssignmentState.PENDING.value for a in self.assignments)
+
+    def handed_out(self, dispatched: Sequence[int], moved_on: str | None) -> DesiredState:
+        """This state once ``dispatched`` were marked dispatched (``batch.HandOut``)."""
+        marked = set(dispatched)
+        return DesiredState(
+            target=self.target,
+            etag=moved_on or self.etag,
+            inventory_digest=self.inventory_digest,
+            assignments=[
+                {**item, "state": AssignmentState.DISPATCHED.value}
+                if item["id"] in marked
+                else item
+                for item in self.assignments
+            ],
+        )
+
+    def as_body(self, reported_inventory: str | None) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "etag": self.etag,
+            "poll_interval_seconds": POLL_INTERVAL_SECONDS,
+            "send_inventory": reported_inventory is not None
+            and reported_inventory != self.inventory_digest,
+            "assignments": self.assignments,
+        }
+
+
+# The check-in's 200 path runs these for every target whose desired state changed, a few
+# times per target in a rollout: plain Core statements on the tables, built once (no ORM
+# objects, no relationship loads), as audit.record does.
+_TARGETS = cast(Table, Target.__table__)
+_STATES = cast(Table, AgentState.__table__)
+_ASSIGNMENTS = cast(Table, Assignment.__table__)
+_COMPONENTS = cast(Table, Component.__table__)
+_VERSIONS = cast(Table, Version.__table__)
+_VERSION_COMPONENTS = _COMPONENTS.alias("version_components")
+DESIRED_HEAD = (
+    select(_TARGETS.c.name, _STATES.c.desired_generation, _STATES.c.inventory_digest)
+    .select_from(_TARGETS.join(_STATES, _STATES.c.target_id == _TARGETS.c.id))
+    .where(_TARGETS.c.id == bindparam("target_id"))
+)
+ACTIVE_ASSIGNMENTS = (
+    select(
+        _ASSIGNMENTS.c.id,
+        _ASSIGNMENTS.c.action,
+        _COMPONENTS.c.name.label("component"),
+        _VERSIONS.c.version,
+        _VERSIONS.c.digest,
+        _VERSIONS.c.size,
+        _VERSION_COMPONENTS.c.name.label("version_component"),
+        _VERSIONS.c.filename,
+        _ASSIGNMENTS.c.state,
+        _ASSIGNMENTS.c.hooks,
+        _ASSIGNMENTS.c.hook_timeout_seconds,
+        _ASSIGNMENTS.c.keep_releases,
+    )
+    .select_from(
+        _ASSIGNMENTS.join(_COMPONENTS, _COMPONENTS.c.id == _ASSIGNMENTS.c.component_id)
+        .join(_VERSIONS, _VERSIONS.c.id == _ASSIGNMENTS.c.version_id)
+        .join(_VERSION_COMPONENTS, _VERSION_COMPONENTS.c.id == _VERSIONS.c.component_id)
+    )
+    .where(
+        _ASSIGNMENTS.c.target_id == bindparam("target_id"),
+        # The states as SQL literals (fixed names), so the statement's one parameter is
+        # the target: the check-in runs it as plain driver SQL (agents/checkin.py).
+        _ASSIGNMENTS.c.state.in_([literal_column(f"'{state.value}'") for state in sorted(ACTIVE)]),
+    )
+    .order_by(_ASSIGNMENTS.c.id)
+)
+
+
+def for_agent(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """The ASSIGNMENT object of the agent protocol (docs/agent-protocol.md)."""
+    return {
+        "id": row["id"],
+        "action": row["action"],
+        "component": row["component"],
+        "version": row["version"],
+        "digest": row["digest"],
+        "size": row["size"],
+        # media.models.Version.target_path: the TUF target path agents download it by.
+        "tuf_target": f"{row['version_component']}/{row['version']}/{row['filename']}",
+        "state": row["state"],
+        "hooks": dict(row["hooks"]),
+        "hook_timeout_seconds": row["hook_timeout_seconds"],
+        "keep_releases": row["keep_releases"],
+    }
+
 
 CHECK_IN = (
     select(
@@ -64,7 +161,6 @@ class CheckInReader:
         self._db = db
         self._shared = not own_pool or ":memory:" in db.url or "mode=memory" in db.url
         dialect = db.engine.dialect
-        self._sql = str(CHECK_IN.compile(dialect=dialect))
         self._positional = bool(dialect.positional)
         self._idle: SimpleQueue[Any] = SimpleQueue()
         self._errors: tuple[type[BaseException], ...] = (
@@ -74,6 +170,7 @@ class CheckInReader:
         # A local SQLite read takes microseconds: cheaper in the event loop than a
         # hop to a worker thread. A server round trip goes to a thread.
         self.blocks_briefly = db.is_sqlite
+        self._check_in = self._compiled(CHECK_IN)
         self._head = self._compiled(DESIRED_HEAD)
         self._active = self._compiled(ACTIVE_ASSIGNMENTS)
 
@@ -102,10 +199,10 @@ class CheckInReader:
 
     def lookup(self, secret_hash: str) -> CheckInRow | None:
         """A ``CheckInRow``, or None when the credential is unknown."""
-        params: Any = (secret_hash,) if self._positional else {"secret_hash": secret_hash}
+        sql, params = self._check_in
 
         def fetch(connection: Any) -> CheckInRow | None:
-            row = self._fetch(connection, self._sql, params, one=True)
+            row = self._fetch(connection, sql, params({"secret_hash": secret_hash}), one=True)
             if row is None:
                 return None
             return int(row[0]), row[1], int(row[2]), row[3], str(row[4])
@@ -115,7 +212,8 @@ class CheckInReader:
     def desired(
         self, target_id: int, known: tuple[str, int, str | None] | None = None
     ) -> DesiredState:
-        """The target's desired state, as ``service.desired_state`` reads it.
+        """The target's desired state: its unfinished assignments, oldest first, and the ETag
+        that covers them.
 
         Args:
             known: the target's name, generation and inventory digest when the caller

@@ -129,22 +129,6 @@ class Assignment(Base):
     def is_terminal(self) -> bool:
         return AssignmentState(self.state).is_terminal
 
-    def for_agent(self) -> dict[str, Any]:
-        """The ASSIGNMENT object of the agent protocol (docs/agent-protocol.md)."""
-        return {
-            "id": self.id,
-            "action": self.action,
-            "component": self.component.name,
-            "version": self.version.version,
-            "digest": self.version.digest,
-            "size": self.version.size,
-            "tuf_target": self.version.target_path,
-            "state": self.state,
-            "hooks": dict(self.hooks),
-            "hook_timeout_seconds": self.hook_timeout_seconds,
-            "keep_releases": self.keep_releases,
-        }
-
     def as_dict(self, *, with_events: bool = False) -> dict[str, Any]:
         shown: dict[str, Any] = {
             "id": self.id,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -33,11 +33,10 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal_column,
     select,
     update,
 )
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from golive import audit
 from golive.agents.batch import move_entry
@@ -58,7 +57,6 @@ from golive.agents.rules import (
     AssignmentAction,
     AssignmentState,
     check_move,
-    etag,
     truncate_output,
 )
 from golive.agents.schemas import EnrollmentTokenCreate, Registration
@@ -72,7 +70,7 @@ from golive.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from golive.inventory.models import Component, ConnectionKind, Target
+from golive.inventory.models import ConnectionKind, Target
 from golive.inventory.schemas import TargetCreate
 from golive.inventory.service import (
     TARGET_DELETE_GUARDS,
@@ -367,132 +365,8 @@ def _revocation(target_name: str, state: AgentState, count: int) -> dict[str, An
     }
 
 
-# --- desired state (the check-in's 200 path) ------------------------------------
-
-
-@dataclass(frozen=True)
-class DesiredState:
-    target: str
-    etag: str
-    inventory_digest: str | None
-    assignments: list[dict[str, Any]]
-
-    @property
-    def has_pending(self) -> bool:
-        return any(a["state"] == AssignmentState.PENDING.value for a in self.assignments)
-
-    def handed_out(self, dispatched: Sequence[int], moved_on: str | None) -> DesiredState:
-        """This state once ``dispatched`` were marked dispatched (``batch.HandOut``)."""
-        marked = set(dispatched)
-        return DesiredState(
-            target=self.target,
-            etag=moved_on or self.etag,
-            inventory_digest=self.inventory_digest,
-            assignments=[
-                {**item, "state": AssignmentState.DISPATCHED.value}
-                if item["id"] in marked
-                else item
-                for item in self.assignments
-            ],
-        )
-
-    def as_body(self, reported_inventory: str | None) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "etag": self.etag,
-            "poll_interval_seconds": POLL_INTERVAL_SECONDS,
-            "send_inventory": reported_inventory is not None
-            and reported_inventory != self.inventory_digest,
-            "assignments": self.assignments,
-        }
-
-
-# The check-in's 200 path runs these for every target whose desired state changed, a few
-# times per target in a rollout: plain Core statements on the tables, built once (no ORM
-# objects, no relationship loads), as audit.record does.
-_TARGETS = cast(Table, Target.__table__)
 _STATES = cast(Table, AgentState.__table__)
 _ASSIGNMENTS = cast(Table, Assignment.__table__)
-_COMPONENTS = cast(Table, Component.__table__)
-_VERSIONS = cast(Table, Version.__table__)
-_VERSION_COMPONENTS = _COMPONENTS.alias("version_components")
-DESIRED_HEAD = (
-    select(_TARGETS.c.name, _STATES.c.desired_generation, _STATES.c.inventory_digest)
-    .select_from(_TARGETS.join(_STATES, _STATES.c.target_id == _TARGETS.c.id))
-    .where(_TARGETS.c.id == bindparam("target_id"))
-)
-ACTIVE_ASSIGNMENTS = (
-    select(
-        _ASSIGNMENTS.c.id,
-        _ASSIGNMENTS.c.action,
-        _COMPONENTS.c.name.label("component"),
-        _VERSIONS.c.version,
-        _VERSIONS.c.digest,
-        _VERSIONS.c.size,
-        _VERSION_COMPONENTS.c.name.label("version_component"),
-        _VERSIONS.c.filename,
-        _ASSIGNMENTS.c.state,
-        _ASSIGNMENTS.c.hooks,
-        _ASSIGNMENTS.c.hook_timeout_seconds,
-        _ASSIGNMENTS.c.keep_releases,
-    )
-    .select_from(
-        _ASSIGNMENTS.join(_COMPONENTS, _COMPONENTS.c.id == _ASSIGNMENTS.c.component_id)
-        .join(_VERSIONS, _VERSIONS.c.id == _ASSIGNMENTS.c.version_id)
-        .join(_VERSION_COMPONENTS, _VERSION_COMPONENTS.c.id == _VERSIONS.c.component_id)
-    )
-    .where(
-        _ASSIGNMENTS.c.target_id == bindparam("target_id"),
-        # The states as SQL literals (fixed names), so the statement's one parameter is
-        # the target: the check-in runs it as plain driver SQL (agents/checkin.py).
-        _ASSIGNMENTS.c.state.in_([literal_column(f"'{state.value}'") for state in sorted(ACTIVE)]),
-    )
-    .order_by(_ASSIGNMENTS.c.id)
-)
-
-
-def for_agent(row: Mapping[Any, Any]) -> dict[str, Any]:
-    """The ASSIGNMENT object of the agent protocol (docs/agent-protocol.md)."""
-    return {
-        "id": row["id"],
-        "action": row["action"],
-        "component": row["component"],
-        "version": row["version"],
-        "digest": row["digest"],
-        "size": row["size"],
-        # media.models.Version.target_path: the TUF target path agents download it by.
-        "tuf_target": f"{row['version_component']}/{row['version']}/{row['filename']}",
-        "state": row["state"],
-        "hooks": dict(row["hooks"]),
-        "hook_timeout_seconds": row["hook_timeout_seconds"],
-        "keep_releases": row["keep_releases"],
-    }
-
-
-def desired_state(session: Session, target_id: int) -> DesiredState:
-    """The target's unfinished assignments, oldest first, with the ETag that covers them."""
-    session.flush()  # Core reads below: the session's own changes first
-    connection = session.connection()
-    row = connection.execute(DESIRED_HEAD, {"target_id": target_id}).one()
-    # The generation is read before the assignments: a change committed in between
-    # makes the next check-in a 200 again, never a 304 that hides it.
-    found = connection.execute(ACTIVE_ASSIGNMENTS, {"target_id": target_id})
-    return DesiredState(
-        target=row.name,
-        etag=etag(target_id, row.desired_generation),
-        inventory_digest=row.inventory_digest,
-        assignments=[for_agent(assignment._mapping) for assignment in found],
-    )
-
-
-# What move_assignment reads of an assignment (its audit event, the install record),
-# loaded with the locked row in one statement instead of a lazy load each. Only the
-# assignment's row is locked, as before.
-_MOVED_WITH = (
-    joinedload(Assignment.target, innerjoin=True),
-    joinedload(Assignment.component, innerjoin=True),
-    joinedload(Assignment.version, innerjoin=True),
-)
 
 
 # --- assignments ----------------------------------------------------------------

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from golive import __version__
-from golive.agents.api import AgentFastPath, checkin_router, watch_agents
+from golive.agents.api import AgentFastPath, watch_agents
 from golive.agents.api import router as agents_router
 from golive.api.deps import require
 from golive.api.middleware import BodyLimitMiddleware, Metrics, ObserveMiddleware
@@ -194,8 +194,6 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(checkin_router)  # first: every agent's poll goes through it
-    # The fleet's check-in is the busiest route: matched first.
     app.include_router(agents_router)
     app.include_router(auth_router)
     app.include_router(inventory_router)

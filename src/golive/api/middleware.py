@@ -102,7 +102,7 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-# The agents' calls that are served as plain routes (agents/api.py's checkin_router),
+# The agents' calls that agents/api.py's AgentFastPath serves ahead of the router,
 # which leave no route in the scope: their metrics are labelled with their path.
 AGENT_ROUTES = frozenset({"/api/v1/agent/desired", "/api/v1/agent/reports"})
 

@@ -126,9 +126,8 @@ def _is_quiet(session: Session, deployment_id: int, now: datetime) -> bool:
         return deployment is None
     if deployment.abort_requested or deployment.rollback_requested:
         return False
-    parts = service.split(deployment, _glance(session, deployment_id))
-    progress = service.progress_of(deployment, parts)
-    actions = strategies.next_actions(service.plan_of(deployment), progress, now)
+    plan, progress, parts = _snapshot(session, deployment)
+    actions = strategies.next_actions(plan, progress, now)
     if _earliest_wait(actions) != deployment.waiting_until:
         return False  # _apply would record the new wait
     components = [item.component_id for item in deployment.versions]
