@@ -178,31 +178,24 @@ class Row:
 
 def move_entry(
     actor: str,
-    assignment: Row | Assignment,
+    row: Row,
     current: AssignmentState,
     wanted: AssignmentState,
     reason: str | None,
 ) -> audit.Entry:
-    """The audit event of an assignment's move, for every path that moves one (this
-    module's batches, ``service.move_assignment``)."""
-    if isinstance(assignment, Assignment):
-        target = assignment.target.name
-        component = assignment.component.name
-        version = assignment.version.version
-    else:
-        target, component, version = assignment.target, assignment.component, assignment.version
+    """The audit event of an assignment's move."""
     return audit.Entry(
         actor=actor,
         action=f"assignment.{wanted.value}",
         subject_type="assignment",
-        subject_id=str(assignment.id),
+        subject_id=str(row.id),
         before={"state": current.value},
         after={
             "state": wanted.value,
-            "target": target,
-            "component": component,
-            "version": version,
-            "action": assignment.action,
+            "target": row.target,
+            "component": row.component,
+            "version": row.version,
+            "action": row.action,
         },
         reason=reason,
     )
@@ -210,7 +203,10 @@ def move_entry(
 
 @dataclass
 class Writes:
-    """The rows a batch writes, gathered before one statement per table sends them."""
+    """The rows a batch writes, gathered before one statement per table sends them.
+
+    Every move of an assignment is recorded through ``move``: a batch's many, and
+    ``service.move_assignment``'s one."""
 
     now: datetime = field(default_factory=utcnow)
     moves: dict[int, dict[str, Any]] = field(default_factory=dict)  # by assignment id

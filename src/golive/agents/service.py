@@ -30,16 +30,16 @@ from sqlalchemy import (
     Result,
     Table,
     bindparam,
-    delete,
     func,
     insert,
     select,
     update,
 )
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from golive import audit
-from golive.agents.batch import move_entry
+from golive.agents.batch import Row, Writes
 from golive.agents.models import (
     AgentCredential,
     AgentState,
@@ -52,12 +52,8 @@ from golive.agents.models import (
 from golive.agents.rules import (
     ACTIVE,
     HOOKS,
-    REPORT_TRANSITIONS,
-    SERVER_TRANSITIONS,
     AssignmentAction,
     AssignmentState,
-    check_move,
-    truncate_output,
 )
 from golive.agents.schemas import EnrollmentTokenCreate, Registration
 from golive.auth.roles import Role
@@ -730,85 +726,48 @@ def move_assignment(
     Raises:
         ConflictError: the move is not allowed (for instance out of a terminal state).
     """
-    current = AssignmentState(assignment.state)
-    table = REPORT_TRANSITIONS if by_agent else SERVER_TRANSITIONS
-    if not check_move(assignment.id, current, wanted, table):
-        return False
-    now = utcnow()
-    kept_output = truncate_output(output)
-    assignment.state = wanted.value
-    assignment.updated_at = now
-    if reason is not None:
-        assignment.reason = reason
-    if kept_output is not None:
-        assignment.output = kept_output
-    if wanted.is_terminal:
-        assignment.finished_at = now
-    session.connection().execute(
-        _ADD_EVENT,
-        {
-            "assignment_id": assignment.id,
-            "from_state": current.value,
-            "state": wanted.value,
-            "actor": actor.name,
-            "reason": reason,
-            "output": kept_output,
-            "reported_at": reported_at,
-            "recorded_at": now,
-        },
-    )
-    if wanted in (AssignmentState.SUCCEEDED, AssignmentState.FAILED, AssignmentState.ROLLED_BACK):
-        _record_outcome(session, actor, assignment, wanted, reason, now)
-    bump_generation(session, assignment.target_id)
-    session.flush()
-    audit.record_many(session, [move_entry(actor.name, assignment, current, wanted, reason)])
-    return True
-
-
-def _record_outcome(
-    session: Session,
-    actor: Actor,
-    assignment: Assignment,
-    outcome: AssignmentState,
-    reason: str | None,
-    now: datetime,
-) -> None:
     version = assignment.version
-    session.add(
-        InstallRecord(
-            target_id=assignment.target_id,
-            component_id=assignment.component_id,
-            version_id=version.id,
-            action=assignment.action,
-            outcome=outcome.value,
-            digest=version.digest,
-            assignment_id=assignment.id,
-            deployment_id=assignment.deployment_id,
-            reason=reason,
-            actor=actor.name,
-            recorded_at=now,
-        )
+    row = Row(
+        assignment.id,
+        assignment.target_id,
+        assignment.target.name,
+        assignment.component_id,
+        assignment.component.name,
+        assignment.version_id,
+        version.version,
+        version.digest,
+        assignment.action,
+        assignment.deployment_id,
+        assignment.state,
     )
-    if outcome is not AssignmentState.SUCCEEDED:
-        return  # failed or rolled back: the target runs what it ran before
-    where = (
-        Installed.target_id == assignment.target_id,
-        Installed.component_id == assignment.component_id,
+    # The same rows as an agent's report in a batch (batch.Writes), for one assignment.
+    writes = Writes()
+    moved = writes.move(
+        actor.name,
+        row,
+        wanted,
+        by_agent=by_agent,
+        reason=reason,
+        output=output,
+        reported_at=reported_at,
     )
-    if assignment.action == AssignmentAction.REMOVE.value:
-        session.execute(
-            delete(Installed).where(*where).execution_options(synchronize_session="fetch")
-        )
-        return
-    present = session.scalars(select(Installed).where(*where)).one_or_none()
-    if present is None:
-        present = Installed(target_id=assignment.target_id, component_id=assignment.component_id)
-        session.add(present)
-    present.version_id = version.id
-    present.digest = version.digest
-    present.installed_at = now
-    present.assignment_id = assignment.id
-    present.deployment_id = assignment.deployment_id
+    if not moved:
+        return False
+    writes.generations.clear()  # bump_generation below, which also makes a missing row
+    session.flush()
+    writes.write(session)
+    bump_generation(session, assignment.target_id)
+    # The object in step with the row written for it, without another write of it.
+    [written] = writes.moves.values()
+    set_committed_value(assignment, "state", written["b_state"])
+    set_committed_value(assignment, "updated_at", written["b_now"])
+    if written["b_finished"] is not None:
+        set_committed_value(assignment, "finished_at", written["b_finished"])
+    if written["b_reason"] is not None:
+        set_committed_value(assignment, "reason", written["b_reason"])
+    if written["b_output"] is not None:
+        set_committed_value(assignment, "output", written["b_output"])
+    return True
 
 
 def get_assignment(session: Session, assignment_id: int) -> Assignment:
