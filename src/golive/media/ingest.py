@@ -1,18 +1,28 @@
 """Streaming ingest: hash while writing to a temporary file, never holding the whole body.
 
-The request body is received on the event loop and handed, in buffers of about
-4 MiB, to two worker threads through bounded queues: one hashes (sha256), one
-writes and periodically flushes to disk. hashlib and file writes release the
-GIL, so on two cores the ingest costs about the slowest of receiving, hashing
-and writing, not their sum, and memory stays bounded by the queues
-(2 x QUEUE_DEPTH buffers).
+Large bodies go through a pipeline of a few page-aligned buffers of BUFFER_BYTES:
+
+- the event loop copies what it receives into the current buffer and, when it is
+  full, hands it on and takes a free one (waiting for one is the back-pressure
+  that slows the client down);
+- a hashing thread runs sha256 over each buffer in one call;
+- a writing thread writes each buffer to the file, with O_DIRECT where the file
+  system allows it: the disk reads the buffer itself, so there is no copy into
+  the page cache and no writeback left for the final fsync. It then frees the
+  buffer.
+
+hashlib and file writes release the GIL for a whole buffer at a time, so on two
+cores an ingest costs about the slowest of receiving, hashing and writing, not
+their sum, and memory stays bounded by the buffers (BUFFERS x BUFFER_BYTES).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
+import mmap
 import os
 import queue
 import tempfile
@@ -20,17 +30,14 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from golive.errors import PayloadTooLargeError
 
 BUFFER_BYTES = 4 * 1024 * 1024
-QUEUE_DEPTH = 4
-# Every this many bytes the writer asks the kernel to start writing back what it has
-# (posix_fadvise DONTNEED starts writeback without waiting for it and keeps the page
-# cache from filling with the upload), so the final fsync finds little left to do.
-WRITEBACK_EVERY_BYTES = 32 * 1024 * 1024
-_DONE: list[bytes] = []
+BUFFERS = 6
+# O_DIRECT writes must start, end and sit in memory on this boundary; a page covers
+# the logical block size of every common disk, and mmap's buffers start on one.
+DIRECT_ALIGN = mmap.PAGESIZE
 
 
 @dataclass(frozen=True)
@@ -42,95 +49,173 @@ class Ingested:
     size: int
 
 
-class _Worker(threading.Thread):
-    """Runs ``handle`` on every buffer put in its queue, until the end marker."""
+class _Buffer:
+    """One page-aligned buffer and how much of it is filled."""
 
-    def __init__(self, name: str, handle: Any) -> None:
-        super().__init__(name=name, daemon=True)
-        self.queue: queue.Queue[list[bytes]] = queue.Queue(maxsize=QUEUE_DEPTH)
-        self.handle = handle
-        self.error: BaseException | None = None
+    def __init__(self) -> None:
+        self.memory = mmap.mmap(-1, BUFFER_BYTES)
+        self.view = memoryview(self.memory)
+        self.filled = 0
 
-    def run(self) -> None:
-        while True:
-            item = self.queue.get()
-            if item is _DONE:
-                return
-            if self.error is None:
-                try:
-                    self.handle(item)
-                except BaseException as exc:  # reported to the receiving side
-                    self.error = exc
+    def take(self, data: memoryview) -> memoryview:
+        """Copy as much of ``data`` as fits; return the rest."""
+        taken = min(len(data), BUFFER_BYTES - self.filled)
+        self.view[self.filled : self.filled + taken] = data[:taken]
+        self.filled += taken
+        return data[taken:]
+
+    @property
+    def is_full(self) -> bool:
+        return self.filled == BUFFER_BYTES
+
+    def release(self) -> None:
+        with contextlib.suppress(BufferError):  # a view still held: the collector frees it
+            self.view.release()
+            self.memory.close()
 
 
-class _Sink:
-    def __init__(self, folder: Path) -> None:
+class _FileWriter:
+    """Writes buffers to the upload's file, past the page cache when it can."""
+
+    def __init__(self, fd: int, *, direct: bool) -> None:
+        self.fd = fd
+        self.direct = direct and _set_direct(fd, on=True)
+
+    def write(self, buffer: _Buffer) -> None:
+        whole = buffer.filled - buffer.filled % DIRECT_ALIGN if self.direct else buffer.filled
+        self._write_all(buffer.view[:whole])
+        if whole < buffer.filled:  # the last, partial block of the upload
+            self._stop_direct()
+            self._write_all(buffer.view[whole : buffer.filled])
+
+    def _write_all(self, view: memoryview) -> None:
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+            if view and self.direct and written % DIRECT_ALIGN:
+                self._stop_direct()  # a short write left the offset unaligned
+
+    def _stop_direct(self) -> None:
+        if self.direct:
+            _set_direct(self.fd, on=False)
+            self.direct = False
+
+
+def _set_direct(fd: int, *, on: bool) -> bool:
+    """Turn O_DIRECT on or off; False when the file system refuses it (tmpfs, some NFS)."""
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT if on else flags & ~os.O_DIRECT)
+    except OSError:
+        return False
+    return True
+
+
+_END = None
+
+
+class _Pipeline:
+    """Receives an upload into buffers that a hashing and a writing thread drain."""
+
+    def __init__(self, folder: Path, *, direct: bool) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=folder)
         self.path = Path(name)
         self.fd = fd
+        self.file = _FileWriter(fd, direct=direct)
         self.hash = hashlib.sha256()
         self.size = 0
-        self._written = 0
-        self._flushed_to = 0
-        self.hasher = _Worker("golive-ingest-hash", self._hash)
-        self.writer = _Worker("golive-ingest-write", self._write)
-        self.hasher.start()
-        self.writer.start()
+        self.error: BaseException | None = None
+        self.closed = False
+        self.buffers = [_Buffer() for _ in range(BUFFERS)]
+        self.free: queue.SimpleQueue[_Buffer] = queue.SimpleQueue()
+        for buffer in self.buffers[1:]:
+            self.free.put(buffer)
+        self.current = self.buffers[0]
+        self.to_hash: queue.SimpleQueue[_Buffer | None] = queue.SimpleQueue()
+        self.to_write: queue.SimpleQueue[_Buffer | None] = queue.SimpleQueue()
+        self.threads = [
+            threading.Thread(target=self._hashing, name="golive-ingest-hash", daemon=True),
+            threading.Thread(target=self._writing, name="golive-ingest-write", daemon=True),
+        ]
+        for thread in self.threads:
+            thread.start()
 
-    def _hash(self, chunks: list[bytes]) -> None:
-        for chunk in chunks:
-            self.hash.update(chunk)
+    def _hashing(self) -> None:
+        while (buffer := self.to_hash.get()) is not _END:
+            if self.error is None:
+                try:
+                    self.hash.update(buffer.view[: buffer.filled])
+                except BaseException as exc:  # reported to the receiving side
+                    self.error = exc
+            self.to_write.put(buffer)
+        self.to_write.put(_END)
 
-    def _write(self, chunks: list[bytes]) -> None:
-        pending = [memoryview(chunk) for chunk in chunks]
-        written_total = sum(len(view) for view in pending)
-        while pending:
-            written = os.writev(self.fd, pending)
-            while pending and written >= len(pending[0]):
-                written -= len(pending[0])
-                pending.pop(0)
-            if pending and written:
-                pending[0] = pending[0][written:]
-        self._written += written_total
-        if self._written - self._flushed_to >= WRITEBACK_EVERY_BYTES:
-            os.posix_fadvise(
-                self.fd, self._flushed_to, self._written - self._flushed_to, os.POSIX_FADV_DONTNEED
-            )
-            self._flushed_to = self._written
+    def _writing(self) -> None:
+        while (buffer := self.to_write.get()) is not _END:
+            if self.error is None:
+                try:
+                    self.file.write(buffer)
+                except BaseException as exc:  # reported to the receiving side
+                    self.error = exc
+            buffer.filled = 0
+            self.free.put(buffer)
 
     def _check(self) -> None:
-        for worker in (self.hasher, self.writer):
-            if worker.error is not None:
-                raise worker.error
+        if self.error is not None:
+            raise self.error
 
-    async def put(self, chunks: list[bytes]) -> None:
-        self._check()
-        for worker in (self.hasher, self.writer):
-            try:
-                worker.queue.put_nowait(chunks)
-            except queue.Full:
-                await asyncio.to_thread(worker.queue.put, chunks)
+    async def feed(self, chunk: bytes) -> None:
+        """Copy ``chunk`` into the buffers, handing each full one on."""
+        rest = memoryview(chunk)
+        while rest:
+            rest = self.current.take(rest)
+            if self.current.is_full:
+                self._check()
+                self.to_hash.put(self.current)
+                try:
+                    self.current = self.free.get_nowait()
+                except queue.Empty:  # both threads are behind: wait, and so slow the sender
+                    self.current = await asyncio.to_thread(self.free.get)
+        self.size += len(chunk)
 
-    def _stop(self) -> None:
-        for worker in (self.hasher, self.writer):
-            worker.queue.put(_DONE)
-        for worker in (self.hasher, self.writer):
-            worker.join()
+    def _drain(self) -> None:
+        if self.current.filled:
+            self.to_hash.put(self.current)
+        self.to_hash.put(_END)
+        for thread in self.threads:
+            thread.join()
 
     def finish(self) -> Ingested:
-        self._stop()
-        self._check()
-        os.fsync(self.fd)
+        """Wait for the threads, fsync and close the file (runs in a worker thread)."""
+        try:
+            self._drain()
+            self._check()
+            os.fsync(self.fd)
+        except BaseException:
+            self.discard()
+            raise
+        self.closed = True
         os.close(self.fd)
+        self._release()
         return Ingested(self.path, self.hash.hexdigest(), self.size)
 
     def discard(self) -> None:
-        with contextlib.suppress(Exception):  # the upload is being thrown away anyway
-            self._stop()
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
+        """Stop the threads and remove the partial file (runs in a worker thread)."""
+        if self.closed:
+            return
+        self.closed = True
+        if any(thread.is_alive() for thread in self.threads):
+            self.error = self.error or RuntimeError("upload discarded")
+            self._drain()
+        os.close(self.fd)
         self.path.unlink(missing_ok=True)
+        self._release()
+
+    def _release(self) -> None:
+        for buffer in self.buffers:
+            buffer.release()
+        self.buffers = []
 
 
 SMALL_BYTES = 1024 * 1024
@@ -162,11 +247,13 @@ def _too_large(limit: int) -> PayloadTooLargeError:
     )
 
 
-async def ingest_stream(chunks: AsyncIterator[bytes], folder: Path, limit: int) -> Ingested:
+async def ingest_stream(
+    chunks: AsyncIterator[bytes], folder: Path, limit: int, *, direct: bool = True
+) -> Ingested:
     """Receive ``chunks`` into a temporary file under ``folder``; hash and fsync it.
 
     Bodies under SMALL_BYTES are written in one step; larger ones go through the
-    two-thread pipeline as they arrive.
+    buffer pipeline as they arrive. ``direct=False`` never tries O_DIRECT.
 
     Raises:
         PayloadTooLargeError: more than ``limit`` bytes arrived (the file is removed).
@@ -183,33 +270,30 @@ async def ingest_stream(chunks: AsyncIterator[bytes], folder: Path, limit: int) 
             break
     else:
         return await asyncio.to_thread(_write_small, folder, head)
-    return await _ingest_large(head, received, stream, folder, limit)
+    return await _ingest_large(head, received, stream, folder, limit, direct=direct)
 
 
 async def _ingest_large(
-    head: list[bytes], received: int, chunks: AsyncIterator[bytes], folder: Path, limit: int
+    head: list[bytes],
+    received: int,
+    chunks: AsyncIterator[bytes],
+    folder: Path,
+    limit: int,
+    *,
+    direct: bool,
 ) -> Ingested:
-    sink = await asyncio.to_thread(_Sink, folder)
-    sink.size = received
-    batch: list[bytes] = head
-    batched = received
+    pipeline = await asyncio.to_thread(_Pipeline, folder, direct=direct)
     try:
+        for chunk in head:
+            await pipeline.feed(chunk)
         async for chunk in chunks:
-            if not chunk:
-                continue
-            sink.size += len(chunk)
-            if sink.size > limit:
+            received += len(chunk)
+            if received > limit:
                 raise _too_large(limit)
-            batch.append(chunk)
-            batched += len(chunk)
-            if batched >= BUFFER_BYTES:
-                await sink.put(batch)
-                batch, batched = [], 0
-        if batch:
-            await sink.put(batch)
-        return await asyncio.to_thread(sink.finish)
+            await pipeline.feed(chunk)
+        return await asyncio.to_thread(pipeline.finish)
     except BaseException:
-        await asyncio.to_thread(sink.discard)
+        await asyncio.to_thread(pipeline.discard)
         raise
 
 
