@@ -65,6 +65,20 @@ def test_add_records_digest_size_and_provenance(live: LiveServer) -> None:
     assert content.content == data
 
 
+def test_a_new_version_is_shown_as_it_is_read_back_and_audited(live: LiveServer) -> None:
+    # A new version is recorded with Core statements and shown from the values it
+    # inserted; what is read back later, and what the audit trail holds, must match.
+    _component(live)
+    status, added = _add(live, "1.1.0", b"core path")
+    assert status == 201
+    with live.client() as http:
+        shown = http.get("/api/v1/components/shop/versions/1.1.0").json()
+        events = http.get("/api/v1/audit/events", params={"subject_id": "shop@1.1.0"}).json()
+    assert added == shown
+    [event] = [e for e in events["items"] if e["action"] == "version.add"]
+    assert event["after"] == {k: v for k, v in shown.items() if k != "attachments"}
+
+
 def test_same_version_other_bytes_is_refused_with_both_digests(live: LiveServer) -> None:
     _component(live)
     first = b"first build"

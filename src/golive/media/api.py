@@ -91,10 +91,7 @@ async def add_version(
     def record() -> tuple[Obj, bool]:
         _store(store, ingested)  # one trip to a worker thread for the blob and the record
         with db.writing() as session:
-            found, created = service.register_version(
-                session, actor, spec, ingested.digest, ingested.size
-            )
-            return found.as_dict(), created
+            return service.record_version(session, actor, spec, ingested.digest, ingested.size)
 
     shown, created = await asyncio.to_thread(record)
     return JSONResponse(shown, status_code=201 if created else 200)

@@ -70,26 +70,36 @@ class Version(Base):
         return f"{self.component.name}/{self.version}/{self.filename}"
 
     def as_dict(self, with_attachments: bool = True) -> dict[str, Any]:
-        shown: dict[str, Any] = {
-            "component": self.component.name,
-            "version": self.version,
-            "digest": self.digest,
-            "size": self.size,
-            "filename": self.filename,
-            "media_type": self.media_type,
-            "notes": self.notes,
-            "source": self.source,
-            "status": self.status,
-            "status_reason": self.status_reason,
-            "status_changed_by": self.status_changed_by,
-            "status_changed_at": iso(self.status_changed_at),
-            "added_by": self.added_by,
-            "added_at": self.added_at.isoformat(),
-            "tuf_target": self.target_path,
-        }
+        shown = version_fields(self.component.name, self)
         if with_attachments:
             shown["attachments"] = [a.as_dict() for a in self.attachments]
         return shown
+
+
+def version_fields(component: str, version: Any) -> dict[str, Any]:
+    """How a version is shown (API, audit), from anything with a Version's columns.
+
+    The ingest's hot path records a version with Core statements and shows it from
+    the values it inserted; the ORM object shows itself through the same function.
+    """
+    return {
+        "component": component,
+        "version": version.version,
+        "digest": version.digest,
+        "size": version.size,
+        "filename": version.filename,
+        "media_type": version.media_type,
+        "notes": version.notes,
+        "source": version.source,
+        "status": version.status,
+        "status_reason": version.status_reason,
+        "status_changed_by": version.status_changed_by,
+        "status_changed_at": iso(version.status_changed_at),
+        "added_by": version.added_by,
+        "added_at": version.added_at.isoformat(),
+        # The TUF target path agents download it by (Version.target_path).
+        "tuf_target": f"{component}/{version.version}/{version.filename}",
+    }
 
 
 class Attachment(Base):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
@@ -23,9 +24,9 @@ from golive.errors import (
     PolicyError,
 )
 from golive.inventory.models import Component, Environment
-from golive.inventory.service import COMPONENT_DELETE_GUARDS, get_component
+from golive.inventory.service import COMPONENT_DELETE_GUARDS, component_id, get_component
 from golive.media.ingest import hash_stream
-from golive.media.models import Attachment, Blob, Version, VersionStatus
+from golive.media.models import Attachment, Blob, Version, VersionStatus, version_fields
 from golive.media.storage import BlobStore
 
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$")
@@ -135,21 +136,28 @@ _BLOB_KNOWN = select(Blob.digest).where(Blob.digest == bindparam("digest"))
 _NEW_BLOB = insert(Blob)
 
 
-def register_version(
+_NEW_VERSION = insert(Version)
+
+
+def record_version(
     session: Session, actor: Actor, spec: NewVersion, digest: str, size: int
-) -> tuple[Version, bool]:
-    """Record a version whose bytes are already stored under ``digest``.
+) -> tuple[dict[str, Any], bool]:
+    """Record a version whose bytes are already stored under ``digest``; Core statements.
+
+    The ingest's hot path: no ORM objects are built for a new version.
 
     Returns:
-        The version and whether it was created now (False: the same bytes again).
+        The version as shown (``Version.as_dict``) and whether it was created now
+        (False: the same bytes again).
 
     Raises:
+        NotFoundError: no such component.
         ConflictError: the version exists with other bytes (both digests named).
     """
-    component = get_component(session, spec.component)
-    connection = session.connection()  # prebuilt Core statements: this is the hot path
+    connection = session.connection()
+    owner = component_id(connection, spec.component)
     registered = connection.execute(
-        _REGISTERED, {"component_id": component.id, "version": spec.version}
+        _REGISTERED, {"component_id": owner, "version": spec.version}
     ).one_or_none()
     if registered is not None:
         if registered.digest != digest:
@@ -159,33 +167,49 @@ def register_version(
                 "changes: register the new bytes as a new version.",
                 details={"registered": registered.digest, "offered": digest},
             )
-        return get_version(session, spec.component, spec.version), False
+        return get_version(session, spec.component, spec.version).as_dict(), False
+    now = utcnow()
     if connection.execute(_BLOB_KNOWN, {"digest": digest}).first() is None:
-        connection.execute(_NEW_BLOB, {"digest": digest, "size": size, "created_at": utcnow()})
-    version = Version(
-        component=component,
-        version=spec.version,
-        digest=digest,
-        size=size,
-        filename=spec.filename,
-        media_type=spec.media_type,
-        notes=spec.notes,
-        source=spec.source,
-        status=VersionStatus.QUARANTINED.value,
-        added_by=actor.name,
-        added_at=utcnow(),
-        attachments=[],
-    )
-    session.add(version)
-    audit.record(
+        connection.execute(_NEW_BLOB, {"digest": digest, "size": size, "created_at": now})
+    values: dict[str, Any] = {
+        "component_id": owner,
+        "version": spec.version,
+        "digest": digest,
+        "size": size,
+        "filename": spec.filename,
+        "media_type": spec.media_type,
+        "notes": spec.notes,
+        "source": spec.source,
+        "status": VersionStatus.QUARANTINED.value,
+        "status_reason": None,
+        "status_changed_by": None,
+        "status_changed_at": None,
+        "added_by": actor.name,
+        "added_at": now,
+    }
+    connection.execute(_NEW_VERSION, values)
+    shown = version_fields(spec.component, SimpleNamespace(**values))
+    audit.record_many(
         session,
-        actor=actor.name,
-        action="version.add",
-        subject_type="version",
-        subject_id=version.ref,
-        after=version.as_dict(with_attachments=False),
+        [
+            audit.Entry(
+                actor.name,
+                "version.add",
+                "version",
+                f"{spec.component}@{spec.version}",
+                after=shown,
+            )
+        ],
     )
-    return version, True
+    return {**shown, "attachments": []}, True
+
+
+def register_version(
+    session: Session, actor: Actor, spec: NewVersion, digest: str, size: int
+) -> tuple[Version, bool]:
+    """``record_version``, returning the Version record (for callers that go on with it)."""
+    _, created = record_version(session, actor, spec, digest, size)
+    return get_version(session, spec.component, spec.version), created
 
 
 def add_attachment(
