@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from golive.api.app import create_app
+from golive.api.server import server_config
 from golive.auth.roles import Role
 from golive.auth.service import SYSTEM, create_principal, issue_token
 from golive.db import Database
@@ -59,9 +60,9 @@ def principals_for_every_role(db: Database) -> dict[str, str]:
 @contextmanager
 def serve(settings: Settings, db: Database) -> Iterator[LiveServer]:
     app = create_app(settings, db)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on"
-    )
+    # The test server trusts its own loopback proxy's X-Forwarded-* headers (uvicorn's
+    # default), which tests of cookies over TLS use.
+    config = server_config(app, "127.0.0.1", 0, lifespan="on", proxy_headers=True)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="golive-test-server", daemon=True)
     thread.start()

@@ -92,6 +92,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
     from golive.agents.api import release_waiting
     from golive.api.app import create_app
+    from golive.api.server import server_config
 
     logs.configure(settings.log_format)
     database = _open(settings)
@@ -107,14 +108,10 @@ def serve(settings: Settings, host: str, port: int) -> None:
     # for every agent's check-in. A shorter interval keeps the loop answering.
     sys.setswitchinterval(0.0005)
     errors.print(f"golive serving on http://{host}:{port} (API docs at /docs); Ctrl-C stops it.")
-    config = uvicorn.Config(
+    config = server_config(
         app,
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
+        host,
+        port,
         # Longer than an agent's idle connection lasts (httpx, aiohttp: at most 15 s):
         # the client ends an idle connection, never the server under its next request.
         timeout_keep_alive=30,
