@@ -26,6 +26,7 @@ from types import FrameType, TracebackType
 from typing import IO, Any
 
 from golive.demo.records import DemoAgent
+from golive.files import write_private
 
 log = logging.getLogger("golive.demo")
 POLL_INTERVAL_SECONDS = 1.0
@@ -249,7 +250,9 @@ class DemoFleet:
         with contextlib.suppress(OSError):
             # The agents stand in for other machines: they yield the CPU to the server here.
             os.setpriority(os.PRIO_PROCESS, process.pid, AGENT_NICENESS)
-        self._pid_file(agent).write_text(f"{process.pid}\n")
+        # Written whole or not at all: a reader (the next `golive up`, looking for agents a
+        # killed one left running) never sees an empty pid file.
+        write_private(self._pid_file(agent), f"{process.pid}\n".encode())
         with self._lock:
             self._running[agent.target.name] = _Running(
                 agent, process, log_file, time.monotonic(), quick_failures
