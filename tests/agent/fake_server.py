@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from golive.agent.releases import canonical
 from golive.media.storage import LocalBlobStore
@@ -88,8 +89,11 @@ class FakeGolive:
         self.targets: dict[str, FakeTarget] = {}
         self.assignments: dict[int, FakeAssignment] = {}
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)  # held check-ins wait on it
+        self.holding = 0  # check-ins held now
         self.requests: list[tuple[str, str, int]] = []
         self.down = False  # answer 503 to every agent call (a restarting server)
+        self.takes_batches = True  # False: a server without POST /agent/reports (404)
         self.url = ""
 
     # -- what tests do -----------------------------------------------------------------------
@@ -142,6 +146,7 @@ class FakeGolive:
                 keep_releases,
             )
             self.targets[target].generation += 1
+            self.changed.notify_all()
         return number
 
     def states(self, assignment_id: int) -> list[str]:
@@ -152,6 +157,7 @@ class FakeGolive:
     def handle(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
+        path, _, query = path.partition("?")
         if path.startswith("/tuf/"):
             return self._tuf(path)
         if self.down:
@@ -166,13 +172,17 @@ class FakeGolive:
             if target.revoked:
                 return _error(401, "target_revoked", "this target's credential was revoked")
             if (method, path) == ("GET", "/api/v1/agent/desired"):
-                return self._desired(target, headers)
+                wait = float(parse_qs(query).get("wait", ["0"])[0])
+                return self._desired(target, headers, wait)
             if (method, path) == ("POST", "/api/v1/agent/report"):
                 return self._report(target, json.loads(body))
+            if (method, path) == ("POST", "/api/v1/agent/reports") and self.takes_batches:
+                return self._reports(target, json.loads(body))
             if (method, path) == ("POST", "/api/v1/agent/inventory"):
                 payload = json.loads(body)
                 target.inventory = payload
                 target.inventory_digest = hashlib.sha256(canonical(payload)).hexdigest()
+                self.changed.notify_all()
                 return _json(200, {"recorded": True, "digest": target.inventory_digest})
         return _error(404, "not_found", f"no route {method} {path}")
 
@@ -199,8 +209,19 @@ class FakeGolive:
         return _json(status, answer)
 
     def _desired(
-        self, target: FakeTarget, headers: dict[str, str]
+        self, target: FakeTarget, headers: dict[str, str], wait: float
     ) -> tuple[int, dict[str, str], bytes]:
+        def unchanged() -> bool:
+            etag = f'"{target.name}-{target.generation}"'
+            same_inventory = headers.get("x-golive-inventory") == target.inventory_digest
+            return headers.get("if-none-match") == etag and same_inventory
+
+        if unchanged() and wait > 0:  # a waiting check-in: hold it until something moves
+            self.holding += 1
+            try:
+                self.changed.wait_for(lambda: not unchanged() or target.revoked, timeout=wait)
+            finally:
+                self.holding -= 1
         etag = f'"{target.name}-{target.generation}"'
         same_inventory = headers.get("x-golive-inventory") == target.inventory_digest
         if headers.get("if-none-match") == etag and same_inventory:
@@ -220,6 +241,19 @@ class FakeGolive:
         }
         return _json(200, answer, {"ETag": etag})
 
+    def _reports(
+        self, target: FakeTarget, body: dict[str, Any]
+    ) -> tuple[int, dict[str, str], bytes]:
+        results = []
+        for report in body["reports"]:
+            status, _headers, answer = self._report(target, report)
+            result = json.loads(answer)
+            if status != 200:
+                result = {"assignment_id": report["assignment_id"], **result}
+                result["error"]["status"] = status
+            results.append(result)
+        return _json(200, {"results": results, "etag": None, "inventory_digest": None})
+
     def _report(
         self, target: FakeTarget, body: dict[str, Any]
     ) -> tuple[int, dict[str, str], bytes]:
@@ -234,6 +268,7 @@ class FakeGolive:
             assignment.state = wanted
             assignment.reports.append(body)
             target.generation += 1
+            self.changed.notify_all()
             if wanted == "succeeded":
                 if assignment.action == "remove":
                     target.installed.pop(assignment.component, None)

@@ -11,6 +11,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from golive.agent.agent import (
     backoff_delay,
     jittered,
 )
-from golive.agent.errors import CredentialRefused
+from golive.agent.errors import CredentialRefused, ServerUnavailable
 from golive.agent.releases import IN_PROGRESS
 from golive.agent.state import StateFile
 from tests.agent.conftest import (
@@ -429,3 +430,112 @@ def test_a_malformed_assignment_is_failed_without_touching_anything(
     reason = fake.assignments[number].reports[-1]["reason"]
     assert reason == "the component '../etc' cannot be used as a folder name"
     assert not (agent_root / "components").exists()
+
+
+def _running_agent(fake: FakeGolive, agent_root: Path, interval: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "golive.agent", "run", "--server", fake.url]
+    command += ["--root", str(agent_root), "--poll-interval", interval]
+    return subprocess.Popen(command, cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
+
+
+def _until(check: Callable[[], bool], seconds: float, what: str) -> float:
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < seconds, what
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def test_a_waiting_agent_hears_of_an_assignment_at_once(fake: FakeGolive, agent_root: Path) -> None:
+    run_once(fake, agent_root)
+    target = _shop(fake, "1.0")
+    fake.requests.clear()  # from here on, only the running agent's calls
+    agent = _running_agent(fake, agent_root, "30")
+    try:
+        _until(lambda: fake.holding == 1, 30, "the agent's check-in was never held")
+        asked = sum(1 for method, path, _ in fake.requests if "/agent/desired" in path)
+        number = fake.assign("web-01", target, hooks=HEALTHY)
+        took = _until(
+            lambda: fake.assignments[number].state == "succeeded", 10, "not installed at once"
+        )
+        # Within a moment, not at the next 30 s poll, and by one waiting check-in.
+        assert took < 5
+        _until(lambda: fake.holding == 1, 10, "the agent did not wait again")
+        checked_in = sum(1 for method, path, _ in fake.requests if "/agent/desired" in path)
+        assert checked_in - asked <= 3
+    finally:
+        agent.terminate()
+        _, errors = agent.communicate(timeout=30)
+    assert agent.returncode == 0, errors
+    assert fake.states(number) == FULL
+    assert all("wait=30" in path for _, path, _ in fake.requests if "/agent/desired" in path)
+
+
+def test_sigterm_abandons_a_held_check_in_at_once(fake: FakeGolive, agent_root: Path) -> None:
+    run_once(fake, agent_root)
+    agent = _running_agent(fake, agent_root, "60")
+    try:
+        _until(lambda: fake.holding == 1, 30, "the agent's check-in was never held")
+        agent.terminate()
+        started = time.monotonic()
+        _, errors = agent.communicate(timeout=30)
+    finally:
+        agent.kill()
+    assert time.monotonic() - started < 5
+    assert agent.returncode == 0, errors
+    assert "Traceback" not in errors
+
+
+@pytest.mark.parametrize("batches", [True, False], ids=["one-call", "server-without-batches"])
+def test_queued_reports_are_delivered_in_order_and_refused_ones_dropped(
+    fake: FakeGolive, agent_root: Path, batches: bool
+) -> None:
+    run_once(fake, agent_root)
+    target = _shop(fake, "1.0")
+    number = fake.assign("web-01", target)
+    other = fake.assign("web-01", target)
+    fake.assignments[number].state = "dispatched"
+    fake.assignments[other].state = "dispatched"
+    fake.takes_batches = batches
+    agent = Agent(AgentOptions(fake.url, agent_root, once=True))
+    agent.state = StateFile(agent_root).load()
+    agent.client.credential = agent.state.credential
+    at = "2026-11-26T12:00:00Z"
+    agent.state.outbox = [
+        {"assignment_id": number, "state": "downloading", "at": at},
+        {"assignment_id": number, "state": "succeeded", "at": at},  # not a move: 409
+        {"assignment_id": 999, "state": "failed", "at": at},  # not this target's: 404
+        {"assignment_id": number, "state": "installing", "at": at},
+        {"assignment_id": other, "state": "failed", "at": at, "reason": "disk full"},
+    ]
+    fake.requests.clear()
+    agent.deliver()
+    agent.client.close()
+    assert agent.state.outbox == []
+    assert StateFile(agent_root).load().outbox == []
+    assert fake.states(number) == ["downloading", "installing"]
+    assert fake.states(other) == ["failed"]
+    calls = [(method, path) for method, path, _ in fake.requests]
+    if batches:
+        assert calls == [("POST", "/api/v1/agent/reports")]
+    else:
+        assert calls[0] == ("POST", "/api/v1/agent/reports")
+        assert calls[1:] == [("POST", "/api/v1/agent/report")] * 5
+
+
+def test_reports_the_server_cannot_take_now_stay_in_the_outbox(
+    fake: FakeGolive, agent_root: Path
+) -> None:
+    run_once(fake, agent_root)
+    number = fake.assign("web-01", _shop(fake, "1.0"))
+    agent = Agent(AgentOptions(fake.url, agent_root, once=True))
+    agent.state = StateFile(agent_root).load()
+    agent.client.credential = agent.state.credential
+    queued = [{"assignment_id": number, "state": "downloading", "at": "2026-11-26T12:00:00Z"}]
+    agent.state.outbox = list(queued)
+    fake.down = True
+    with pytest.raises(ServerUnavailable):
+        agent.deliver()
+    agent.client.close()
+    assert agent.state.outbox == queued
+    assert fake.states(number) == []

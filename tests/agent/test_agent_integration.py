@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import tarfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from golive.agents import service
 from golive.auth.service import SYSTEM
 from golive.inventory.service import get_target
 from golive.media.service import get_version
-from tests.agent.conftest import agent_process, current_of, releases_of, tar_gz
+from tests.agent.conftest import REPO_ROOT, agent_process, current_of, releases_of, tar_gz
 from tests.support.live import LiveServer
 
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -314,4 +317,40 @@ def test_killed_after_the_switch_an_unhealthy_release_is_rolled_back_on_restart(
     assert estate.states(number) == [*FULL[:-1], "rolled_back"]
     assert current_of(estate.root, "shop") == f"releases/{estate.release('1.0')}"
     assert releases_of(estate.root, "shop") == [estate.release("1.0")]
+    assert estate.installed_versions() == {"shop": "1.0"}
+
+
+def _held_check_ins(live: LiveServer) -> float:
+    with live.client() as http:
+        metrics = http.get("/metrics").text
+    line = next(x for x in metrics.splitlines() if x.startswith("golive_agent_check_ins_waiting"))
+    return float(line.split()[-1])
+
+
+def test_a_running_agent_waits_and_hears_of_an_assignment_at_once(estate: Estate) -> None:
+    # The agent's check-ins are held by the server (poll interval 30 s: waits of 30 s);
+    # a new assignment is installed within seconds, not at the next poll.
+    estate.add_version("1.0")
+    command = [sys.executable, "-m", "golive.agent", "run", "--server", estate.live.url]
+    command += ["--root", str(estate.root), "--poll-interval", "30"]
+    agent = subprocess.Popen(command, cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while _held_check_ins(estate.live) < 1:
+            assert time.monotonic() < deadline, "the agent's check-in was never held"
+            time.sleep(0.05)
+        number = estate.assign("1.0")
+        assigned = time.monotonic()
+        while estate.assignment(number)["state"] != "succeeded":
+            assert time.monotonic() - assigned < 10, "not installed at once"
+            time.sleep(0.05)
+        assert time.monotonic() - assigned < 5
+        agent.terminate()
+        stopping = time.monotonic()
+        _, errors = agent.communicate(timeout=30)
+        assert time.monotonic() - stopping < 5  # a held check-in does not delay the stop
+    finally:
+        agent.kill()
+    assert agent.returncode == 0, errors
+    assert estate.states(number) == FULL
     assert estate.installed_versions() == {"shop": "1.0"}

@@ -1,5 +1,7 @@
 """The agent's life: lock the root, enroll once, then check in, carry out assignments,
-deliver reports and the inventory, and sleep with jitter (backoff while the server is away).
+deliver reports and the inventory, and check in again. Check-ins wait: the server holds
+them until something changes, so an assignment is heard of at once (backoff with jitter
+while the server is away).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import platform
 import random
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from filelock import FileLock, Timeout
 
 from golive import __version__
-from golive.agent.client import ServerClient
+from golive.agent.client import MAX_WAIT_SECONDS, ServerClient
 from golive.agent.errors import AnotherAgentRunning, ConfigurationError, ServerUnavailable
 from golive.agent.fetch import DEFAULT_MAX_ARTIFACT_BYTES
 from golive.agent.files import write_atomic
@@ -36,6 +39,13 @@ PINNED_ROOT = Path("tuf") / "root.json"
 MAX_BACKOFF_SECONDS = 300.0
 BASE_BACKOFF_SECONDS = 1.0
 JITTER = 0.2
+# After a check-in that brought a change, the next one (a waiting one) follows this soon:
+# a server that answered 200 every time could otherwise be asked without pause.
+AFTER_CHANGE_SECONDS = 1.0
+
+
+class StopWaiting(Exception):
+    """Raised by ``Agent.interrupt`` (a signal handler) into a check-in the server holds."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,7 @@ class Agent:
         self.state_file = StateFile(self.root)
         self.state = AgentState()
         self.client = ServerClient(self.server)
+        self.waiting = False  # a waiting check-in is in flight (interrupt() may abandon it)
 
     # -- the run -------------------------------------------------------------------------------
 
@@ -124,13 +135,22 @@ class Agent:
             lock.release()
             self.client.close()
 
+    def interrupt(self) -> None:
+        """Stop (from a signal handler): after the current step, or at once while the
+        server holds a check-in (nothing else is under way then)."""
+        self.stop.set()
+        if self.waiting:
+            raise StopWaiting
+
     def _run_locked(self) -> int:
         self.state = self.state_file.load()
         attempt = 0
         while not self.stop.is_set():
             try:
                 self.enroll()
-                self.cycle()
+                pause = self.cycle()
+            except StopWaiting:
+                return 0
             except ServerUnavailable as unavailable:
                 if self.options.once:
                     raise
@@ -142,9 +162,20 @@ class Agent:
             attempt = 0
             if self.options.once:
                 return 0
-            interval = self.options.poll_interval or self.state.poll_interval_seconds
-            self.stop.wait(jittered(interval, self.rng))
+            if pause > 0:
+                self.stop.wait(jittered(pause, self.rng))
         return 0
+
+    @property
+    def interval(self) -> float:
+        return self.options.poll_interval or self.state.poll_interval_seconds
+
+    def wait_seconds(self) -> int:
+        """How long the server may hold a check-in: the poll interval, in whole seconds up
+        to the server's limit. 0 (plain polling) with ``once`` or an interval under 1 s."""
+        if self.options.once:
+            return 0
+        return min(int(self.interval), MAX_WAIT_SECONDS)
 
     # -- enrollment ----------------------------------------------------------------------------
 
@@ -198,8 +229,13 @@ class Agent:
             deliver=self.try_deliver,
         )
 
-    def cycle(self) -> None:
-        """Deliver what is owed, finish an interrupted assignment, check in, act on it."""
+    def cycle(self) -> float:
+        """Deliver what is owed, finish an interrupted assignment, check in, act on it.
+
+        The check-in waits (the server holds it until something changes) unless the
+        interval is under a second. Returns the seconds to pause before the next cycle:
+        none after a held check-in, the poll interval after one that was not held.
+        """
         self.deliver()
         installer = self.installer()
         if self.state.journal is not None:
@@ -207,9 +243,18 @@ class Agent:
             installer.resume()
             self.deliver()
         body = inventory(self.root, self.state)
-        desired = self.client.desired(self.state.etag, inventory_digest(body))
+        wait = self.wait_seconds()
+        asked = time.monotonic()
+        self.waiting = wait > 0
+        try:
+            desired = self.client.desired(self.state.etag, inventory_digest(body), wait)
+        finally:
+            self.waiting = False
         if desired is None:
-            return
+            # Held for (about) the whole wait: ask again now. Answered at once (a server
+            # that is stopping, or one that does not hold): poll at the interval.
+            held = wait > 0 and time.monotonic() - asked >= wait / 2
+            return 0 if held else self.interval
         if desired.poll_interval_seconds:
             self.state.poll_interval_seconds = desired.poll_interval_seconds
         if desired.send_inventory:
@@ -223,7 +268,7 @@ class Agent:
                 self.deliver()
                 continue
             if self.stop.is_set():
-                return
+                return 0
             log.info(
                 "assignment %s: %s %s %s",
                 assignment.get("id"),
@@ -237,6 +282,7 @@ class Agent:
         self.state_file.save(self.state)
         if inventory_digest(inventory(self.root, self.state)) != self.state.inventory_recorded:
             self.send_inventory()
+        return AFTER_CHANGE_SECONDS if wait > 0 else self.interval
 
     def send_inventory(self) -> None:
         body = inventory(self.root, self.state)
@@ -255,7 +301,28 @@ class Agent:
             )
 
     def deliver(self) -> None:
-        """Send the queued reports in order; stop at the first the server cannot take now."""
+        """Send the queued reports, in order, in one call; drop any the server will never
+        take. Raises ServerUnavailable (the outbox keeps them) when it cannot take them now.
+        """
+        queued = list(self.state.outbox)
+        if not queued:
+            return
+        results = self.client.reports(queued)
+        if results is None:  # not taken as one call: one by one, each judged alone
+            self._deliver_one_by_one()
+            return
+        for report, result in zip(queued, results, strict=True):
+            if "error" in result:
+                log.warning(
+                    "the server will not take report %s of assignment %s; dropped (%s)",
+                    report["state"],
+                    report["assignment_id"],
+                    result["error"].get("message") if isinstance(result["error"], dict) else "",
+                )
+        del self.state.outbox[: len(queued)]
+        self.state_file.save(self.state)
+
+    def _deliver_one_by_one(self) -> None:
         while self.state.outbox:
             report: dict[str, Any] = self.state.outbox[0]
             if not self.client.report(report):

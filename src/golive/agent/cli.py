@@ -45,7 +45,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--name", help="the target's name (default: the host name)")
     run.add_argument("--once", action="store_true", help="one check-in, then exit")
     run.add_argument(
-        "--poll-interval", type=_positive, help="seconds between check-ins (default: server's)"
+        "--poll-interval",
+        type=_positive,
+        help="longest wait between check-ins (default: the server's); the server holds a "
+        "check-in up to this long (60 s at most) and answers as soon as something changes; "
+        "under 1 s polls instead",
     )
     run.add_argument(
         "--max-artifact-bytes",
@@ -78,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     agent = Agent(options)
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
-        agent.stop.set()
+        agent.interrupt()  # a held check-in is abandoned at once
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

@@ -18,6 +18,8 @@ from golive.agent.errors import (
 
 log = logging.getLogger("golive.agent")
 USER_AGENT = f"golive-agent/{__version__}"
+# The longest a server holds a waiting check-in (docs/agent-protocol.md).
+MAX_WAIT_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class ServerClient:
     def __init__(self, server: str, credential: str | None = None, timeout: float = 30) -> None:
         self.server = server.rstrip("/")
         self.credential = credential
+        self.timeout = timeout
         self._http = httpx.Client(
             base_url=self.server, timeout=timeout, headers={"User-Agent": USER_AGENT}
         )
@@ -58,12 +61,24 @@ class ServerClient:
         body: dict[str, Any] = response.json()
         return body
 
-    def desired(self, etag: str | None, inventory_digest: str) -> Desired | None:
-        """The desired state, or None when unchanged (304)."""
+    def desired(self, etag: str | None, inventory_digest: str, wait: float = 0) -> Desired | None:
+        """The desired state, or None when unchanged (304).
+
+        With ``wait`` the server holds an unchanged check-in up to that many seconds
+        and answers as soon as something changes (docs/agent-protocol.md).
+        """
         headers = {"X-Golive-Inventory": inventory_digest}
         if etag:
             headers["If-None-Match"] = etag
-        response = self._send("GET", "/api/v1/agent/desired", headers=headers)
+        seconds = min(int(wait), MAX_WAIT_SECONDS)
+        response = self._send(
+            "GET",
+            "/api/v1/agent/desired",
+            headers=headers,
+            params={"wait": seconds} if seconds > 0 else None,
+            # The answer may take the whole wait: read for longer than that.
+            read_timeout=seconds + self.timeout if seconds > 0 else None,
+        )
         if response.status_code == 304:
             return None
         if response.status_code != 200:
@@ -77,6 +92,21 @@ class ServerClient:
             send_inventory=bool(body.get("send_inventory")),
             assignments=list(body.get("assignments") or []),
         )
+
+    def reports(self, reports: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """Deliver queued reports in one call, in order: one result each, in order (a
+        result with ``error`` is a report the server will never take). None when the server
+        refuses the call as a whole (a server without the call, or a malformed report):
+        the caller then delivers them one at a time. Raises ServerUnavailable to retry.
+        """
+        response = self._send("POST", "/api/v1/agent/reports", json={"reports": reports})
+        if response.status_code != 200:
+            log.info("reports not taken together (%s); sending them one by one", _message(response))
+            return None
+        results = response.json().get("results")
+        if not isinstance(results, list) or len(results) != len(reports):
+            raise ServerUnavailable("the server's answer to the reports had the wrong results")
+        return [r if isinstance(r, dict) else {} for r in results]
 
     def report(self, report: dict[str, Any]) -> bool:
         """Deliver one report. True when recorded; False when the server will never take it
@@ -106,14 +136,19 @@ class ServerClient:
         token: str | None = None,
         json: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        read_timeout: float | None = None,
         credential_kind: str = "agent credential",
     ) -> httpx.Response:
         secret = token if token is not None else self.credential
         all_headers = dict(headers or {})
         if secret:
             all_headers["Authorization"] = f"Bearer {secret}"
+        timeout = httpx.Timeout(self.timeout, read=read_timeout or self.timeout)
         try:
-            response = self._http.request(method, path, json=json, headers=all_headers)
+            response = self._http.request(
+                method, path, json=json, headers=all_headers, params=params, timeout=timeout
+            )
         except httpx.TransportError as error:
             raise ServerUnavailable(f"{self.server} did not answer ({error})") from None
         if response.status_code >= 500 or response.status_code == 429:
