@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import inspect
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,10 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from golive.api.server import BodyProtocol, server_config
+from tests.support.live import running
 
 # BodyProtocol replaces HttpToolsProtocol.on_body and relies on RequestResponseCycle.receive
 # handing ``bytes(self.body)`` on and starting again from an empty bytearray. When an
@@ -68,20 +67,8 @@ class _Recorder:
 def _serving(app: Any) -> Iterator[str]:
     config = server_config(app, "127.0.0.1", 0, lifespan="off")
     assert config.http is BodyProtocol
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "the server stopped while starting"
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with running(config) as url:
+        yield url
 
 
 def _pieces(total: int, size: int) -> Iterator[bytes]:

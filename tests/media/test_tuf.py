@@ -17,17 +17,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from tuf.api.exceptions import ExpiredMetadataError, LengthOrHashMismatchError, RepositoryError
 from tuf.api.metadata import Metadata, Root
 from tuf.ngclient import Updater
 
+from golive.api.server import server_config
 from golive.errors import GoliveError
 from golive.media.storage import LocalBlobStore
 from golive.media.tuf_api import router
 from golive.media.tuf_repo import PublishedTarget, TufRepository, keep_fresh
+from tests.support.live import running
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -55,24 +56,9 @@ def tuf_app(repo: TufRepository, blobs: LocalBlobStore) -> FastAPI:
 
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
-    """A real uvicorn server on an ephemeral loopback port (as tests/support/live.py)."""
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="golive-tuf-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    """The real server (golive's uvicorn config) on an ephemeral loopback port."""
+    with running(server_config(app, "127.0.0.1", 0, lifespan="off")) as url:
+        yield url
 
 
 class Agent:

@@ -58,11 +58,8 @@ def principals_for_every_role(db: Database) -> dict[str, str]:
 
 
 @contextmanager
-def serve(settings: Settings, db: Database) -> Iterator[LiveServer]:
-    app = create_app(settings, db)
-    # The test server trusts its own loopback proxy's X-Forwarded-* headers (uvicorn's
-    # default), which tests of cookies over TLS use.
-    config = server_config(app, "127.0.0.1", 0, lifespan="on", proxy_headers=True)
+def running(config: uvicorn.Config) -> Iterator[str]:
+    """Run a uvicorn server in a thread until the block ends; yields its base URL."""
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="golive-test-server", daemon=True)
     thread.start()
@@ -73,7 +70,17 @@ def serve(settings: Settings, db: Database) -> Iterator[LiveServer]:
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield LiveServer(url=f"http://127.0.0.1:{port}", app=app, db=db)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def serve(settings: Settings, db: Database) -> Iterator[LiveServer]:
+    app = create_app(settings, db)
+    # The test server trusts its own loopback proxy's X-Forwarded-* headers (uvicorn's
+    # default), which tests of cookies over TLS use.
+    config = server_config(app, "127.0.0.1", 0, lifespan="on", proxy_headers=True)
+    with running(config) as url:
+        yield LiveServer(url=url, app=app, db=db)
