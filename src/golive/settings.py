@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,9 @@ class Settings:
             (``GOLIVE_ENGINE``, on by default); off when ``golive worker`` processes do it.
         webhook_backoff_seconds: waits between a webhook delivery's failed attempts
             (``GOLIVE_WEBHOOK_BACKOFF``, comma-separated); after the last it is failed.
+        trusted_proxies: addresses or networks of reverse proxies whose
+            ``X-Forwarded-Proto`` and ``X-Forwarded-For`` the server believes
+            (``GOLIVE_TRUSTED_PROXIES``, comma-separated); none by default.
     """
 
     home: Path = field(default_factory=default_home)
@@ -50,6 +54,7 @@ class Settings:
     webhook_poll_seconds: float = 1.0
     webhook_backoff_seconds: tuple[float, ...] = DEFAULT_WEBHOOK_BACKOFF
     webhook_timeout_seconds: float = 10.0
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -104,6 +109,7 @@ class Settings:
             s3_region=os.environ.get("GOLIVE_S3_REGION") or None,
             engine=engine if engine is not None else _switch("GOLIVE_ENGINE", default=True),
             webhook_backoff_seconds=_seconds("GOLIVE_WEBHOOK_BACKOFF", DEFAULT_WEBHOOK_BACKOFF),
+            trusted_proxies=_networks("GOLIVE_TRUSTED_PROXIES"),
         )
 
 
@@ -117,6 +123,22 @@ def _switch(name: str, *, default: bool) -> bool:
     if text in ("off", "false", "0", "no"):
         return False
     raise InvalidInputError(f"{name} must be on or off, not {text!r}")
+
+
+def _networks(name: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses or networks, e.g. ``127.0.0.1,10.0.0.0/8``."""
+    found: list[str] = []
+    for item in os.environ.get(name, "").split(","):
+        if not item.strip():
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+        except ValueError:
+            raise InvalidInputError(
+                f"{name} must list IP addresses or networks (e.g. 127.0.0.1,10.0.0.0/8), "
+                f"not {item.strip()!r}"
+            ) from None
+    return tuple(found)
 
 
 def _seconds(name: str, default: tuple[float, ...]) -> tuple[float, ...]:

@@ -117,6 +117,10 @@ def serve(settings: Settings, host: str, port: int) -> None:
         timeout_keep_alive=30,
         # A request still running this long after Ctrl-C is cancelled.
         timeout_graceful_shutdown=5,
+        # Behind a TLS proxy golive must know the browser used https (cookies are then
+        # Secure): believe X-Forwarded-* from the proxies named, and from no one else.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
     )
 
     class Server(uvicorn.Server):

@@ -38,8 +38,8 @@ def _safe_next(value: str | None) -> str:
 
 def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
     # HttpOnly: no script reads it. SameSite=Strict: no other site's page sends it.
-    # Secure when the browser reached us over TLS (directly or through a proxy that
-    # uvicorn trusts to say so): the cookie then never travels in clear.
+    # Secure when the browser reached us over TLS (directly, or through a proxy named in
+    # GOLIVE_TRUSTED_PROXIES): the cookie then never travels in clear.
     response.set_cookie(
         name,
         value,
