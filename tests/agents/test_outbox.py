@@ -254,6 +254,45 @@ def test_a_waiting_check_in_answers_when_an_assignment_arrives(fleet: Fleet) -> 
     assert seconds < 5, "the change should end the wait at once, not after 20 s"
 
 
+def test_a_held_check_in_of_a_revoked_agent_is_refused_at_once(fleet: Fleet) -> None:
+    # Authenticated when it arrived; revoked while it waited. It must not get an answer
+    # with assignments (nor wait out its 20 s): revocation wakes it and it is refused.
+    fleet.add_version("1.0")
+    agent = fleet.agent()
+    agent.desired()
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(_waiting, agent, 20.0)
+        time.sleep(0.5)
+        assert not held.done()
+        with fleet.live.client("admin") as http:
+            assert http.post("/api/v1/targets/web-01/revoke-agent").status_code == 200
+        answer, seconds = held.result(timeout=30)
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"]["code"] == "target_revoked"
+    assert seconds < 5, "revocation should end the wait at once, not after 20 s"
+
+
+def test_an_assignment_for_a_target_revoked_while_waiting_is_not_handed_out(
+    fleet: Fleet,
+) -> None:
+    # Revoked, then given an assignment while its check-in is held: whichever wakes it,
+    # the agent is identified again before anything is handed out.
+    fleet.add_version("1.0")
+    agent = fleet.agent()
+    agent.desired()
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(_waiting, agent, 20.0)
+        time.sleep(0.5)
+        with fleet.live.client("admin") as http:
+            assert http.post("/api/v1/targets/web-01/revoke-agent").status_code == 200
+        number = fleet.assign("web-01", "1.0")
+        answer, _seconds = held.result(timeout=30)
+    assert answer.status_code == 401, answer.text
+    with fleet.live.client("auditor") as http:
+        shown = http.get(f"/api/v1/assignments/{number}").json()
+    assert shown["state"] == "pending"
+
+
 def test_wait_must_be_a_number_of_seconds_in_range(fleet: Fleet) -> None:
     agent = fleet.agent()
     with agent.http() as http:

@@ -295,9 +295,9 @@ async def desired(request: Request) -> Response:
         moved = await _waiting(request).wait(target_id, generation, recorded_inventory, left)
         if moved is None:
             return Response(status_code=304, headers={"ETag": current})
-        # What the watch read when it woke us: the agent was identified when its
-        # check-in arrived, and only the assignments are left to read.
-        generation, recorded_inventory = moved
+        # The agent may have been revoked while it waited (revocation wakes it too):
+        # identify it again, which also reads what moved; only the assignments are left.
+        target_id, _, generation, recorded_inventory, name = await _identify(request)
         known = (name, generation, recorded_inventory)
     reader = _checkin_reader(request)
     if reader.blocks_briefly:

@@ -19,6 +19,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, select
 
@@ -28,12 +29,16 @@ from golive.db import Database, UTCDateTime, utcnow
 log = logging.getLogger(__name__)
 
 MAX_WAIT_SECONDS = 60
-_RECENT = select(
-    AgentState.target_id, AgentState.desired_generation, AgentState.inventory_digest
-).where(AgentState.updated_at >= bindparam("since", type_=UTCDateTime()))
-_OF_TARGETS = select(
-    AgentState.target_id, AgentState.desired_generation, AgentState.inventory_digest
-).where(AgentState.target_id.in_(bindparam("ids", expanding=True)))
+_WATCHED = (
+    AgentState.target_id,
+    AgentState.desired_generation,
+    AgentState.inventory_digest,
+    AgentState.revoked_at,
+)
+_RECENT = select(*_WATCHED).where(AgentState.updated_at >= bindparam("since", type_=UTCDateTime()))
+_OF_TARGETS = select(*_WATCHED).where(AgentState.target_id.in_(bindparam("ids", expanding=True)))
+# A target's id, desired-state generation, inventory digest, and whether it is revoked.
+_Row = tuple[int, int, str | None, bool]
 # Writers stamp updated_at with their own clock before they commit: a change may become
 # visible a little after the moment it carries. Each read looks this far back again, and
 # every tenth read looks at every waiter's target whatever its time (a long transaction,
@@ -137,22 +142,26 @@ class ChangeWatch:
                 log.exception("reading the agents' recent changes failed; trying again")
                 continue
             since = started
-            for target_id, generation, digest in changed:
+            for target_id, generation, digest, revoked in changed:
                 for waiter in self._waiters.get(target_id, ()):
-                    if waiter.generation != generation or waiter.inventory_digest != digest:
+                    # A revoked target's waiters wake too: the check-in identifies its
+                    # agent again and answers 401 (re-enrolling clears the revocation).
+                    moved = waiter.generation != generation or waiter.inventory_digest != digest
+                    if moved or revoked:
                         waiter.wake((generation, digest))
 
-    def _recent(self, since: datetime) -> list[tuple[int, int, str | None]]:
+    def _recent(self, since: datetime) -> list[_Row]:
         with self._db.reading() as session:
-            return [
-                (int(row[0]), int(row[1]), row[2])
-                for row in session.execute(_RECENT, {"since": since})
-            ]
+            return [_row(row) for row in session.execute(_RECENT, {"since": since})]
 
-    def _current(self, target_ids: list[int]) -> list[tuple[int, int, str | None]]:
-        found: list[tuple[int, int, str | None]] = []
+    def _current(self, target_ids: list[int]) -> list[_Row]:
+        found: list[_Row] = []
         with self._db.reading() as session:
             for start in range(0, len(target_ids), 500):
                 rows = session.execute(_OF_TARGETS, {"ids": target_ids[start : start + 500]})
-                found.extend((int(row[0]), int(row[1]), row[2]) for row in rows)
+                found.extend(_row(row) for row in rows)
         return found
+
+
+def _row(row: Any) -> _Row:
+    return int(row[0]), int(row[1]), row[2], row[3] is not None
