@@ -45,6 +45,7 @@ CELLS: list[Cell] = [
     ("POST", HOOKS, MANAGERS, {"name": "wn-{s}", "url": NOWHERE, "active": False}, 201),
     ("GET", f"{HOOKS}/wh-{{s}}", READERS, None, 200),
     ("PATCH", f"{HOOKS}/wh-{{s}}", MANAGERS, {"url": NOWHERE + "2"}, 200),
+    ("POST", f"{HOOKS}/wh-{{s}}/rotate", MANAGERS, {"overlap_hours": 1}, 200),
     ("DELETE", f"{HOOKS}/wd-{{s}}", MANAGERS, None, 204),
     ("GET", LOG, READERS, None, 200),
     ("GET", f"{LOG}/{{dlv-show}}", READERS, None, 200),

@@ -11,11 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from golive import audit
 from golive.auth.service import SYSTEM
 from golive.db import Database, utcnow
+from golive.integrations.models import Webhook
 from golive.integrations.schemas import WebhookCreate
 from golive.integrations.sealing import SecretBox
 from golive.integrations.service import audit_head_seq, create_webhook
@@ -28,12 +30,18 @@ from tests.support.live import LiveServer
 WINDOW = {"start": "2026-12-05T22:00:00Z", "end": "2026-12-06T02:00:00Z"}
 
 
+def signed_with(received: Received, secret: str) -> bool:
+    """Whether any signature of the delivery checks out with ``secret`` (docs/itsm.md)."""
+    stamp = received.headers["x-golive-timestamp"]
+    expected = hmac.new(secret.encode(), stamp.encode() + b"." + received.body, hashlib.sha256)
+    given = received.headers["x-golive-signature"].split(", ")
+    return any(hmac.compare_digest(one, "sha256=" + expected.hexdigest()) for one in given)
+
+
 def verified(received: Received, secret: str) -> dict[str, Any]:
     """The payload, after checking its signature as a receiver would (docs/itsm.md)."""
     stamp = received.headers["x-golive-timestamp"]
-    expected = hmac.new(secret.encode(), stamp.encode() + b"." + received.body, hashlib.sha256)
-    given = received.headers["x-golive-signature"]
-    assert hmac.compare_digest(given, "sha256=" + expected.hexdigest())
+    assert signed_with(received, secret)
     assert abs(time.time() - int(stamp)) < 60
     payload: dict[str, Any] = json.loads(received.body)
     assert received.headers["x-golive-delivery"] == str(payload["id"])
@@ -239,3 +247,73 @@ def test_tailer_rules(db: Database) -> None:
         assert claim_due(session, box, now, lease=timedelta(seconds=60)) == []
         again = claim_due(session, box, now + timedelta(seconds=61), lease=timedelta(seconds=60))
         assert sorted(c.attempt for c in again) == [2, 2]
+
+
+def test_rotating_a_signing_secret_with_and_without_an_overlap(
+    production: LiveServer, cli: Cli
+) -> None:
+    live = production
+    cli.use(live.url, live.tokens["admin"])
+    with receiving() as receiver:
+        code, out, err = cli(
+            "webhooks", "create", "feed", "--url", receiver.url, "--event", "change.create"
+        )
+        assert code == 0, err
+        first = out.strip().splitlines()[-1].strip()
+        raise_change(live, "one")
+        [one] = receiver.wait_for(1)
+        assert one.headers["x-golive-signature"].count("sha256=") == 1
+        verified(one, first)
+
+        # With an overlap, the old secret signs too: a receiver holding either accepts.
+        code, out, err = cli("webhooks", "rotate", "feed", "--overlap-hours", "2")
+        assert code == 0, err
+        assert "the old one also signs until" in " ".join(out.split())
+        second = out.strip().splitlines()[-1].strip()
+        assert second.startswith("glvw_")
+        assert second != first
+        raise_change(live, "two")
+        two = receiver.wait_for(2)[1]
+        assert two.headers["x-golive-signature"].count("sha256=") == 2
+        verified(two, second)
+        verified(two, first)
+
+        # The overlap over, only the new secret signs.
+        with live.db.writing() as session:
+            hook = session.scalars(select(Webhook).where(Webhook.name == "feed")).one()
+            hook.previous_secret_until = utcnow() - timedelta(seconds=1)
+        raise_change(live, "three")
+        three = receiver.wait_for(3)[2]
+        verified(three, second)
+        assert not signed_with(three, first)
+
+        # Without an overlap the old secret stops at once.
+        code, out, err = cli("webhooks", "rotate", "feed")
+        assert code == 0, err
+        assert "the old one stopped" in out
+        third = out.strip().splitlines()[-1].strip()
+
+        # Bad input changes nothing.
+        with live.client() as http:
+            for wrong in (-1, 169, "soon"):
+                refused = http.post("/api/v1/webhooks/feed/rotate", json={"overlap_hours": wrong})
+                assert refused.status_code == 422, refused.text
+            missing = http.post("/api/v1/webhooks/nobody/rotate", json={})
+            assert missing.status_code == 404
+            shown = http.get("/api/v1/webhooks/feed").json()
+        assert shown["previous_secret_until"] is None
+        raise_change(live, "four")
+        four = receiver.wait_for(4)[3]
+        assert four.headers["x-golive-signature"].count("sha256=") == 1
+        verified(four, third)
+        assert not signed_with(four, second)
+
+    with live.client("auditor") as http:
+        events = http.get(
+            "/api/v1/audit/events", params={"action": "webhook.rotate", "subject_id": "feed"}
+        ).json()["items"]
+        trail = http.get("/api/v1/audit/export").text
+    assert len(events) == 2
+    assert events[0]["after"]["previous_secret_until"] is not None
+    assert events[1]["after"]["previous_secret_until"] is None
+    assert all(secret not in trail for secret in (first, second, third))

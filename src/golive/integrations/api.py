@@ -25,6 +25,7 @@ from golive.integrations.schemas import (
     ConnectionCreate,
     ConnectionUpdate,
     WebhookCreate,
+    WebhookRotate,
     WebhookUpdate,
 )
 from golive.integrations.sealing import SecretBox
@@ -222,6 +223,20 @@ def show_webhook(name: str, db: DB, _actor: Reader) -> Obj:
 def update_webhook(name: str, spec: WebhookUpdate, db: DB, actor: Manager) -> Obj:
     with db.writing() as session:
         return service.update_webhook(session, actor, name, spec).as_dict()
+
+
+@router.post(
+    "/webhooks/{name}/rotate",
+    summary="Replace a webhook's signing secret (the old one may sign too for a while); shown once",
+)
+def rotate_webhook(
+    name: str, db: DB, actor: Manager, box: Box, spec: WebhookRotate | None = None
+) -> Obj:
+    with db.writing() as session:
+        webhook, secret = service.rotate_webhook_secret(
+            session, actor, box, name, spec or WebhookRotate()
+        )
+        return {**webhook.as_dict(), "secret": secret}
 
 
 @router.delete("/webhooks/{name}", status_code=204, summary="Remove a webhook and its log")

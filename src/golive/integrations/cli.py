@@ -184,6 +184,31 @@ def webhook_update(
     done(f"Updated webhook {name}.", output, updated)
 
 
+@webhooks.command("rotate")
+def webhook_rotate(
+    name: str,
+    overlap_hours: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=168,
+            help="Hours the old secret keeps signing too (a second signature), so the "
+            "receiver can switch without refusing a delivery; 0 stops it at once.",
+        ),
+    ] = 0,
+    output: Json = OutputFormat.TABLE,
+) -> None:
+    """Replace the webhook's signing secret; prints the new one once."""
+    rotated = ApiClient().post(f"{WEBHOOKS}/{name}/rotate", {"overlap_hours": overlap_hours})
+    until = rotated.get("previous_secret_until")
+    _secret_once(
+        f"Replaced the signing secret of webhook {name}"
+        + (f"; the old one also signs until {until}." if until else "; the old one stopped."),
+        rotated,
+        output,
+    )
+
+
 @webhooks.command("delete")
 def webhook_delete(name: str, output: Json = OutputFormat.TABLE) -> None:
     """Remove a webhook and its delivery log."""

@@ -65,6 +65,10 @@ class Webhook(Base):
     name: Mapped[str] = mapped_column(String(63), unique=True)
     url: Mapped[str] = mapped_column(String(2048))
     secret_sealed: Mapped[str] = mapped_column(Text)
+    # After a rotation with an overlap, the old secret still signs deliveries (next to
+    # the new one) until this moment, so receivers can switch at their own pace.
+    previous_secret_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     events: Mapped[list[str]] = mapped_column(JSON)  # patterns: change.*, deployment.failed
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Events up to this audit sequence number happened before the subscription existed.
@@ -80,6 +84,7 @@ class Webhook(Base):
             "events": list(self.events),
             "active": self.active,
             "since_seq": self.since_seq,
+            "previous_secret_until": iso(self.previous_secret_until),
             "created_by": self.created_by,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),

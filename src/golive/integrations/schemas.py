@@ -54,6 +54,12 @@ class WebhookCreate(StrictModel):
     active: bool = True
 
 
+class WebhookRotate(StrictModel):
+    # Hours the old secret keeps signing deliveries next to the new one (0: it stops
+    # at once). At most a week: long enough to redeploy a receiver, short for a leak.
+    overlap_hours: Annotated[float, Field(ge=0, le=168)] = 0
+
+
 class WebhookUpdate(StrictModel):
     url: Url | None = None
     events: EventFilters | None = None

@@ -6,6 +6,7 @@ transaction. Secrets are returned once, at creation, and stored sealed.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -14,13 +15,14 @@ from sqlalchemy.orm import Session, selectinload
 from golive import audit
 from golive.audit.chain import AuditHead
 from golive.auth.service import Actor
-from golive.db import utcnow
+from golive.db import iso, utcnow
 from golive.errors import ConflictError, NotFoundError
 from golive.integrations.models import ItsmConnection, Webhook, WebhookDelivery
 from golive.integrations.schemas import (
     ConnectionCreate,
     ConnectionUpdate,
     WebhookCreate,
+    WebhookRotate,
     WebhookUpdate,
 )
 from golive.integrations.sealing import SecretBox
@@ -184,6 +186,38 @@ def create_webhook(
     )
     # Events recorded before the subscription existed are not sent to it.
     webhook.since_seq = event.seq
+    return webhook, secret
+
+
+def rotate_webhook_secret(
+    session: Session, actor: Actor, box: SecretBox, name: str, spec: WebhookRotate
+) -> tuple[Webhook, str]:
+    """Give a webhook a new signing secret, returned once.
+
+    With ``spec.overlap_hours`` the old secret keeps signing deliveries too (a second
+    signature) until then, so the receiver can switch without refusing any; without,
+    it stops at once. Rotating again during an overlap ends the older secret's at once.
+    """
+    webhook = get_webhook(session, name)
+    secret = _new_secret(WEBHOOK_SECRET_PREFIX)
+    now = utcnow()
+    if spec.overlap_hours > 0:
+        webhook.previous_secret_sealed = webhook.secret_sealed
+        webhook.previous_secret_until = now + timedelta(hours=spec.overlap_hours)
+    else:
+        webhook.previous_secret_sealed = None
+        webhook.previous_secret_until = None
+    webhook.secret_sealed = box.seal(secret)
+    webhook.updated_at = now
+    audit.record(
+        session,
+        actor=actor.name,
+        action="webhook.rotate",
+        subject_type="webhook",
+        subject_id=name,
+        after={"previous_secret_until": iso(webhook.previous_secret_until)},
+        reason="signing secret replaced",
+    )
     return webhook, secret
 
 

@@ -37,10 +37,18 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return SCHEME + _digest(secret, timestamp, body).hex()
 
 
-def signed_headers(secret: str, body: bytes, now: float | None = None) -> dict[str, str]:
-    """The timestamp and signature headers for sending ``body`` now."""
+def signed_headers(
+    secret: str, body: bytes, now: float | None = None, also: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The timestamp and signature headers for sending ``body`` now.
+
+    ``also``: secrets that sign too (a webhook's previous secret, during the overlap of a
+    rotation). Their signatures follow the first, separated by ", "; a receiver accepts
+    the request when any of them checks out with the secret it holds.
+    """
     timestamp = str(int(now if now is not None else time.time()))
-    return {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature(secret, timestamp, body)}
+    signatures = ", ".join(signature(key, timestamp, body) for key in (secret, *also))
+    return {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signatures}
 
 
 def check_signature(

@@ -214,6 +214,7 @@ class Claimed:
     secret: str
     event: str
     body: bytes
+    previous_secret: str | None = None  # still signing: a rotation's overlap
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,13 @@ def claim_due(
                 secret=box.open(hook.secret_sealed),
                 event=delivery.event,
                 body=json.dumps(body, sort_keys=True, separators=(",", ":")).encode(),
+                previous_secret=(
+                    box.open(hook.previous_secret_sealed)
+                    if hook.previous_secret_sealed is not None
+                    and hook.previous_secret_until is not None
+                    and hook.previous_secret_until > now
+                    else None
+                ),
             )
         )
     return claimed
@@ -285,7 +293,11 @@ async def send(http: httpx.AsyncClient, claimed: Claimed) -> Attempt:
         "User-Agent": f"golive/{__version__}",
         signing.EVENT_HEADER: claimed.event,
         signing.DELIVERY_HEADER: str(claimed.delivery_id),
-        **signing.signed_headers(claimed.secret, claimed.body),
+        **signing.signed_headers(
+            claimed.secret,
+            claimed.body,
+            also=(claimed.previous_secret,) if claimed.previous_secret else (),
+        ),
     }
     started = time.monotonic()
     status: int | None = None
