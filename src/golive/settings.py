@@ -32,6 +32,9 @@ class Settings:
             (``GOLIVE_ENGINE``, on by default); off when ``golive worker`` processes do it.
         webhook_backoff_seconds: waits between a webhook delivery's failed attempts
             (``GOLIVE_WEBHOOK_BACKOFF``, comma-separated); after the last it is failed.
+        ssh_lease_seconds: how long an SSH executor's claim on a running assignment lasts
+            unless renewed (``GOLIVE_SSH_LEASE_SECONDS``); after it, another executor
+            runs the assignment again.
         trusted_proxies: addresses or networks of reverse proxies whose
             ``X-Forwarded-Proto`` and ``X-Forwarded-For`` the server believes
             (``GOLIVE_TRUSTED_PROXIES``, comma-separated); none by default.
@@ -44,6 +47,7 @@ class Settings:
     max_upload_bytes: int = 64 * 1024**3
     tuf_refresh_seconds: float = 300.0
     ssh_poll_seconds: float = 2.0
+    ssh_lease_seconds: float = 60.0
     deploy_tick_seconds: float = 1.0
     engine: bool = True
     blob_backend: str = "local"
@@ -110,6 +114,7 @@ class Settings:
             engine=engine if engine is not None else _switch("GOLIVE_ENGINE", default=True),
             webhook_backoff_seconds=_seconds("GOLIVE_WEBHOOK_BACKOFF", DEFAULT_WEBHOOK_BACKOFF),
             trusted_proxies=_networks("GOLIVE_TRUSTED_PROXIES"),
+            ssh_lease_seconds=_positive("GOLIVE_SSH_LEASE_SECONDS", 60.0),
         )
 
 
@@ -123,6 +128,20 @@ def _switch(name: str, *, default: bool) -> bool:
     if text in ("off", "false", "0", "no"):
         return False
     raise InvalidInputError(f"{name} must be on or off, not {text!r}")
+
+
+def _positive(name: str, default: float) -> float:
+    """A number of seconds above zero."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise InvalidInputError(f"{name} must be a number of seconds above 0, not {text!r}")
+    return seconds
 
 
 def _networks(name: str) -> tuple[str, ...]:

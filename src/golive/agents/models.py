@@ -117,6 +117,9 @@ class Assignment(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # While the SSH executor carries it out, the executor renews this; an unfinished
+    # assignment whose lease ran out was interrupted (its process died) and is run again.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     target: Mapped[Target] = relationship()
     component: Mapped[Component] = relationship()

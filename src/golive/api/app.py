@@ -118,7 +118,13 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         # "Embedded"); with GOLIVE_ENGINE=off `golive worker` processes do that work.
         if settings.engine:
             # Agentless targets: the server itself carries out their assignments over SSH.
-            ssh = SshDispatcher(database, app.state.blobs, settings.keys_dir, settings.work_dir)
+            ssh = SshDispatcher(
+                database,
+                app.state.blobs,
+                settings.keys_dir,
+                settings.work_dir,
+                lease_seconds=settings.ssh_lease_seconds,
+            )
             tasks.append(
                 asyncio.create_task(keep_dispatching(ssh, settings.ssh_poll_seconds, stop))
             )

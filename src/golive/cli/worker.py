@@ -61,7 +61,11 @@ async def run_worker(
     tasks.append(start_delivering(settings, database, stop))  # webhooks (integrations)
     if ssh:
         dispatcher = SshDispatcher(
-            database, open_blob_store(settings), settings.keys_dir, settings.work_dir
+            database,
+            open_blob_store(settings),
+            settings.keys_dir,
+            settings.work_dir,
+            lease_seconds=settings.ssh_lease_seconds,
         )
         tasks.append(
             asyncio.create_task(keep_dispatching(dispatcher, settings.ssh_poll_seconds, stop))

@@ -5,6 +5,13 @@ Each round claims pending assignments of targets whose connection is ssh
 the same one), materialises the verified blob in a local file, runs the agent's
 procedure over SSH (``ssh.run_ssh_job``) and records every state it passes
 through, exactly as an agent's reports would.
+
+A claim is a lease: the executor renews it while the job runs. An unfinished
+assignment whose lease ran out was interrupted (the server or worker running it
+stopped or died) and is claimed again and run from the start. The procedure is
+made to be run again: a partial release is redone, a complete one is kept, and
+``current`` only ever points at a complete release. States already reported are
+not reported twice.
 """
 
 from __future__ import annotations
@@ -16,17 +23,19 @@ import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.orm import Session, selectinload
 
+from golive import audit
 from golive.agents.models import Assignment
 from golive.agents.rules import AssignmentState
 from golive.agents.service import move_assignment
 from golive.auth.roles import Role
 from golive.auth.service import Actor
-from golive.db import Database
+from golive.db import Database, iso, utcnow
 from golive.deployments.executors.ssh import SshJob, SshResult, SshTarget, run_ssh_job
 from golive.deployments.executors.ssh_endpoints import (
     client_key_path,
@@ -41,6 +50,16 @@ log = logging.getLogger("golive.ssh")
 EXECUTOR = Actor("executor:ssh", frozenset({Role.AGENT}))
 
 
+# States an assignment passes through while an executor carries it out.
+IN_FLIGHT = [
+    AssignmentState.DISPATCHED.value,
+    AssignmentState.DOWNLOADING.value,
+    AssignmentState.INSTALLING.value,
+    AssignmentState.VERIFYING.value,
+]
+DEFAULT_LEASE_SECONDS = 60.0
+
+
 @dataclass(frozen=True)
 class _Claimed:
     assignment_id: int
@@ -49,38 +68,56 @@ class _Claimed:
     problem: str | None = None
 
 
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    """SSH assignments to claim: pending ones, and interrupted ones (lease run out)."""
+    interrupted = and_(
+        Assignment.state.in_(IN_FLIGHT),
+        or_(Assignment.lease_until.is_(None), Assignment.lease_until < now),
+    )
+    return and_(
+        Target.connection == ConnectionKind.SSH.value,
+        or_(Assignment.state == AssignmentState.PENDING.value, interrupted),
+    )
+
+
 class SshDispatcher:
     def __init__(
-        self, db: Database, blobs: BlobStore, keys_dir: Path, work_dir: Path, concurrency: int = 8
+        self,
+        db: Database,
+        blobs: BlobStore,
+        keys_dir: Path,
+        work_dir: Path,
+        concurrency: int = 8,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self.db = db
         self.blobs = blobs
         self.key = ensure_client_key(keys_dir)
         self.work_dir = work_dir
         self.concurrency = concurrency
+        self.lease = timedelta(seconds=lease_seconds)
 
-    def _anything_pending(self) -> bool:
+    def _anything_to_claim(self) -> bool:
         """A plain read, so an idle round takes no write lock."""
         with self.db.reading() as session:
             return (
                 session.scalars(
                     select(Assignment.id)
                     .join(Target, Assignment.target_id == Target.id)
-                    .where(
-                        Assignment.state == AssignmentState.PENDING.value,
-                        Target.connection == ConnectionKind.SSH.value,
-                    )
+                    .where(_claimable(utcnow()))
                     .limit(1)
                 ).first()
                 is not None
             )
 
     def _claim(self, limit: int) -> list[_Claimed]:
-        """Move up to ``limit`` pending SSH assignments to dispatched; describe each."""
+        """Claim up to ``limit`` SSH assignments (pending ones move to dispatched) for a
+        lease; describe each."""
         claimed: list[_Claimed] = []
-        if not self._anything_pending():
+        if not self._anything_to_claim():
             return claimed
         with self.db.writing() as session:
+            now = utcnow()
             rows = session.scalars(
                 select(Assignment)
                 .join(Target, Assignment.target_id == Target.id)
@@ -89,23 +126,24 @@ class SshDispatcher:
                     selectinload(Assignment.version),
                     selectinload(Assignment.component),
                 )
-                .where(
-                    Assignment.state == AssignmentState.PENDING.value,
-                    Target.connection == ConnectionKind.SSH.value,
-                )
+                .where(_claimable(now))
                 .order_by(Assignment.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
             for assignment in rows:
                 endpoint = get_endpoint(session, assignment.target_id)
-                move_assignment(
-                    session,
-                    EXECUTOR,
-                    assignment,
-                    AssignmentState.DISPATCHED,
-                    reason="claimed by the SSH executor",
-                )
+                if assignment.state == AssignmentState.PENDING.value:
+                    move_assignment(
+                        session,
+                        EXECUTOR,
+                        assignment,
+                        AssignmentState.DISPATCHED,
+                        reason="claimed by the SSH executor",
+                    )
+                else:
+                    _record_resumption(session, assignment)
+                assignment.lease_until = now + self.lease
                 if endpoint is None or not assignment.target.address:
                     claimed.append(
                         _Claimed(
@@ -165,7 +203,29 @@ class SshDispatcher:
             assignment = session.get(Assignment, assignment_id)
             if assignment is None or AssignmentState(assignment.state).is_terminal:
                 return
-            move_assignment(session, EXECUTOR, assignment, state, reason=reason, output=output)
+            if state.is_terminal or _is_ahead(state, AssignmentState(assignment.state)):
+                move_assignment(session, EXECUTOR, assignment, state, reason=reason, output=output)
+            if AssignmentState(assignment.state).is_terminal:
+                assignment.lease_until = None
+
+    def _renew(self, assignment_id: int) -> None:
+        """Extend the lease of an assignment this executor is still running."""
+        with self.db.writing() as session:
+            session.execute(
+                update(Assignment)
+                .where(Assignment.id == assignment_id, Assignment.state.in_(IN_FLIGHT))
+                .values(lease_until=utcnow() + self.lease)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def _keep_leased(self, assignment_id: int) -> None:
+        """Renew the lease a few times per lease period, until cancelled."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            try:
+                await asyncio.to_thread(self._renew, assignment_id)
+            except Exception:  # a missed renewal is retried; the lease has slack
+                log.exception("renewing the lease of assignment %s failed", assignment_id)
 
     def _materialise(self, digest: str, folder: Path) -> Path:
         """A local file with the blob's bytes, checked against its digest."""
@@ -192,6 +252,7 @@ class SshDispatcher:
 
     async def _run_one(self, assignment_id: int, target: SshTarget, root: str) -> None:
         folder = Path(tempfile.mkdtemp(prefix="ssh-job-", dir=self.work_dir))
+        leased = asyncio.create_task(self._keep_leased(assignment_id))
         try:
             probe = await asyncio.to_thread(self._job, assignment_id, root, None)
             blob: Path | None = None
@@ -216,6 +277,9 @@ class SshDispatcher:
             )
             log.info("ssh assignment %s on %s: %s", assignment_id, target.address, result.state)
         finally:
+            leased.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await leased
             shutil.rmtree(folder, ignore_errors=True)
 
     async def run_once(self) -> int:
@@ -232,6 +296,44 @@ class SshDispatcher:
             runs.append(self._run_one(claim.assignment_id, claim.target, claim.root))
         await asyncio.gather(*runs)
         return len(claimed)
+
+
+# The order an executor passes through the states (a run again reports only later ones).
+_ORDER = [
+    AssignmentState.PENDING,
+    AssignmentState.DISPATCHED,
+    AssignmentState.DOWNLOADING,
+    AssignmentState.INSTALLING,
+    AssignmentState.VERIFYING,
+]
+
+
+def _is_ahead(state: AssignmentState, current: AssignmentState) -> bool:
+    """Whether ``state`` comes after ``current`` on the way (an interrupted assignment run
+    again passes through the states it had reached already: those are not recorded twice).
+    """
+    if state not in _ORDER or current not in _ORDER:
+        return True
+    return _ORDER.index(state) > _ORDER.index(current)
+
+
+def _record_resumption(session: Session, assignment: Assignment) -> None:
+    ended = iso(assignment.lease_until) if assignment.lease_until is not None else "unknown"
+    log.warning(
+        "ssh assignment %s was interrupted in state %s (lease ended %s); running it again",
+        assignment.id,
+        assignment.state,
+        ended,
+    )
+    audit.record(
+        session,
+        actor=EXECUTOR.name,
+        action="assignment.resume",
+        subject_type="assignment",
+        subject_id=str(assignment.id),
+        after={"state": assignment.state, "lease_ended": ended},
+        reason="the executor running it stopped; the SSH executor runs it again",
+    )
 
 
 async def keep_dispatching(
