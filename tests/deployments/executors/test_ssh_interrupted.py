@@ -21,6 +21,7 @@ from golive.agents.service import create_assignment
 from golive.auth.service import SYSTEM
 from golive.cli.local import initialise
 from golive.db import Database
+from golive.errors import InvalidInputError
 from golive.inventory.service import get_target
 from golive.media.service import get_version
 from golive.settings import Settings
@@ -169,3 +170,17 @@ def test_a_killed_servers_ssh_assignment_is_finished_by_the_next_once(
         server.stop()
         worker.stop()
         db.dispose()
+
+
+@pytest.mark.parametrize("text", ["0", "-5", "soon"])
+def test_a_bad_lease_is_refused(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    monkeypatch.setenv("GOLIVE_SSH_LEASE_SECONDS", text)
+    with pytest.raises(InvalidInputError, match="GOLIVE_SSH_LEASE_SECONDS must be a number"):
+        Settings.from_env(home=Path("x"))
+
+
+def test_the_lease_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GOLIVE_SSH_LEASE_SECONDS", raising=False)
+    assert Settings.from_env(home=Path("x")).ssh_lease_seconds == 60
+    monkeypatch.setenv("GOLIVE_SSH_LEASE_SECONDS", "12.5")
+    assert Settings.from_env(home=Path("x")).ssh_lease_seconds == 12.5
