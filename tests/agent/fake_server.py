@@ -94,6 +94,7 @@ class FakeGolive:
         self.requests: list[tuple[str, str, int]] = []
         self.down = False  # answer 503 to every agent call (a restarting server)
         self.takes_batches = True  # False: a server without POST /agent/reports (404)
+        self.keeps_inventory = True  # False: it never records one (asks for it every time)
         self.url = ""
 
     # -- what tests do -----------------------------------------------------------------------
@@ -180,8 +181,9 @@ class FakeGolive:
                 return self._reports(target, json.loads(body))
             if (method, path) == ("POST", "/api/v1/agent/inventory"):
                 payload = json.loads(body)
-                target.inventory = payload
-                target.inventory_digest = hashlib.sha256(canonical(payload)).hexdigest()
+                if self.keeps_inventory:
+                    target.inventory = payload
+                    target.inventory_digest = hashlib.sha256(canonical(payload)).hexdigest()
                 self.changed.notify_all()
                 return _json(200, {"recorded": True, "digest": target.inventory_digest})
         return _error(404, "not_found", f"no route {method} {path}")

@@ -471,6 +471,27 @@ def test_a_waiting_agent_hears_of_an_assignment_at_once(fake: FakeGolive, agent_
     assert all("wait=30" in path for _, path, _ in fake.requests if "/agent/desired" in path)
 
 
+def test_a_server_that_keeps_answering_200_is_not_asked_every_second(
+    fake: FakeGolive, agent_root: Path
+) -> None:
+    # A server that never records the inventory answers every check-in 200 with the same
+    # ETag (send_inventory); the agent then waits its interval, not the brief pause it
+    # takes after a real change.
+    fake.keeps_inventory = False
+    run_once(fake, agent_root)
+    fake.requests.clear()
+    agent = _running_agent(fake, agent_root, "30")
+    try:
+        time.sleep(5)
+    finally:
+        agent.terminate()
+        _, errors = agent.communicate(timeout=30)
+    assert agent.returncode == 0, errors
+    asked = [status for _, path, status in fake.requests if "/agent/desired" in path]
+    assert set(asked) == {200}, (fake.requests, errors)
+    assert len(asked) <= 2
+
+
 def test_sigterm_abandons_a_held_check_in_at_once(fake: FakeGolive, agent_root: Path) -> None:
     run_once(fake, agent_root)
     agent = _running_agent(fake, agent_root, "60")

@@ -244,6 +244,7 @@ class Agent:
             self.deliver()
         body = inventory(self.root, self.state)
         wait = self.wait_seconds()
+        sent_etag = self.state.etag
         asked = time.monotonic()
         self.waiting = wait > 0
         try:
@@ -282,7 +283,10 @@ class Agent:
         self.state_file.save(self.state)
         if inventory_digest(inventory(self.root, self.state)) != self.state.inventory_recorded:
             self.send_inventory()
-        return AFTER_CHANGE_SECONDS if wait > 0 else self.interval
+        # Ask again soon only after a real change: a 200 for the same ETag (the server
+        # wanted the inventory again and again, say) is not a reason to ask every second.
+        changed = desired.etag != sent_etag
+        return AFTER_CHANGE_SECONDS if wait > 0 and changed else self.interval
 
     def send_inventory(self) -> None:
         body = inventory(self.root, self.state)
