@@ -108,7 +108,7 @@ class ConsoleClient:
     def get(self, path: str) -> httpx.Response:
         return self.http.get(path)
 
-    def post(self, path: str, data: dict[str, str]) -> httpx.Response:
+    def post(self, path: str, data: dict[str, str] | dict[str, str | list[str]]) -> httpx.Response:
         return self.http.post(path, data=data)
 
     def close(self) -> None:

@@ -313,3 +313,41 @@ def test_the_audit_chain_verifies_from_the_console(live: LiveServer, page: Page)
     verdict = verify_events(json.loads(line) for line in lines)
     assert verdict.ok, verdict
     assert verdict.checked == len(lines) > 0
+
+
+def test_a_change_raised_in_the_console_reaches_the_authoritys_inbox(
+    live: LiveServer, page: Page, context: BrowserContext
+) -> None:
+    with live.client() as http:
+        body = {"name": "production", "policy": {"requires_change": True}}
+        assert http.post("/api/v1/environments", json=body).status_code == 201
+        made = http.post("/api/v1/components", json={"name": "shop", "kind": "software"})
+        assert made.status_code == 201
+    sign_in(page, live, "deployer")
+    page.get_by_role("link", name="Changes").click()
+    page.get_by_role("link", name="Raise a change").click()
+    page.get_by_label("Title").fill("Shop 3 to production")
+    page.get_by_label("production").check()
+    page.get_by_label(re.compile("^Components")).fill("shop")
+    page.get_by_label("Planned start").fill("2026-12-05T22:00")
+    page.get_by_label("Planned end").fill("2026-12-05T21:00")  # before the start
+    page.get_by_label("Backout plan").fill("shop 2 again")
+    page.get_by_role("button", name="Submit for approval").click()
+    expect(page.get_by_role("alert")).to_contain_text("end")
+    expect(page.get_by_label("Title")).to_have_value("Shop 3 to production")
+    expect(page.get_by_label("production")).to_be_checked()
+    shot(page, "change-refused")
+    page.get_by_label("Planned end").fill("2026-12-06T01:00")
+    page.get_by_role("button", name="Submit for approval").click()
+    expect(page).to_have_url(re.compile(r"/console/changes/CHG-\d+"))
+    expect(page.get_by_role("status")).to_contain_text("The change is recorded")
+    expect(page.locator(".facts")).to_contain_text("submitted")
+    shot(page, "change-raised")
+    ref = re.findall(r"/changes/(CHG-\d+)", page.url)[0]
+    context.clear_cookies()
+
+    sign_in(page, live, "change_authority")
+    page.goto(f"{live.url}/console/changes/inbox")
+    expect(page.get_by_role("heading", name=re.compile(ref))).to_be_visible()
+    created = _events(live, action="change.create", subject_id=ref)
+    assert created[0]["actor"] == "deployer"

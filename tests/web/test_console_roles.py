@@ -35,6 +35,13 @@ PAGES = {
     "/console/hardware": STAFF,
     "/console/changes": STAFF,
     "/console/changes/inbox": STAFF,
+    "/console/changes/new": {
+        "admin",
+        "deployment_manager",
+        "deployer",
+        "release_manager",
+        "supplier",
+    },
     "/console/schedule": STAFF,
     "/console/targets": STAFF,
     "/console/targets/web-01": STAFF,
@@ -300,3 +307,80 @@ def test_refusals_come_back_as_the_service_words_them(
     with live.client("auditor") as http:
         assert http.get("/api/v1/components/shop/versions/2").json()["status"] == "withdrawn"
     manager.close()
+
+
+def _changes(live: LiveServer) -> list[dict[str, Any]]:
+    with live.client("auditor") as http:
+        items: list[dict[str, Any]] = http.get("/api/v1/changes").json()["items"]
+    return items
+
+
+def test_a_change_raised_from_the_form_is_recorded_as_the_api_would(
+    live: LiveServer, estate: dict[str, Any]
+) -> None:
+    deployer = ConsoleClient(live, "deployer")
+    auditor = ConsoleClient(live, "auditor")
+    assert "Raise a change" in deployer.get("/console/changes").text
+    assert "Raise a change" not in auditor.get("/console/changes").text
+    form: dict[str, str | list[str]] = {
+        "csrf_token": deployer.csrf,
+        "title": "Shop 2 to production",
+        "type": "normal",
+        "risk": "low",
+        "environments": ["production"],
+        "components": "shop",
+        "window_start": "2026-12-05T22:00",
+        "window_end": "2026-12-06T01:30",
+        "window_tz": "Europe/London",
+        "backout_plan": "back to shop 1",
+        "external_ref": "CHG0030001",
+        "intent": "submit",
+    }
+    before = len(_changes(live))
+
+    # Bad input: the form again, saying what is wrong, with what was typed; nothing saved.
+    wrong = {**form, "window_end": "2026-12-05T21:00"}
+    refused = deployer.post("/console/changes", wrong)
+    assert refused.status_code == 422, refused.text
+    assert "end" in refused.text
+    assert 'value="Shop 2 to production"' in refused.text
+    half = deployer.post("/console/changes", {**form, "window_end": ""})
+    assert half.status_code == 422
+    assert "needs both its start and its end" in half.text
+    no_place = deployer.post("/console/changes", {**form, "environments": []})
+    assert no_place.status_code == 422
+    forged = deployer.post("/console/changes", {**form, "csrf_token": "0" * 43})
+    assert forged.status_code == 403
+    not_allowed = auditor.post("/console/changes", {**form, "csrf_token": auditor.csrf})
+    assert not_allowed.status_code == 403
+    assert len(_changes(live)) == before
+
+    made = deployer.post("/console/changes", form)
+    assert made.status_code == 303, made.text
+    ref = made.headers["location"].split("/console/changes/")[1].split("?")[0]
+    assert made.headers["location"].endswith("?done=created")
+    assert "The change is recorded" in deployer.get(made.headers["location"]).text
+    with live.client("auditor") as http:
+        shown = http.get(f"/api/v1/changes/{ref}").json()
+    assert shown["state"] == "submitted"
+    assert shown["requester"] == "deployer"
+    assert shown["environments"] == ["production"]
+    assert shown["components"] == ["shop"]
+    assert shown["external_ref"] == "CHG0030001"
+    # 22:00 in London in December is 22:00 UTC (no summer time then).
+    [window] = shown["planned_windows"]
+    assert window["start"].startswith("2026-12-05T22:00:00")
+    assert window["end"].startswith("2026-12-06T01:30:00")
+    # The same reference in the ITSM tool twice is refused (409), on the form.
+    again = deployer.post("/console/changes", {**form, "title": "Later", "intent": "draft"})
+    assert again.status_code == 409
+    assert "CHG0030001" in again.text
+    draft = deployer.post(
+        "/console/changes", {**form, "title": "Later", "intent": "draft", "external_ref": ""}
+    )
+    assert draft.status_code == 303, draft.text
+    later = draft.headers["location"].split("/console/changes/")[1].split("?")[0]
+    with live.client("auditor") as http:
+        assert http.get(f"/api/v1/changes/{later}").json()["state"] == "draft"
+    deployer.close()
+    auditor.close()

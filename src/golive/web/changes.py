@@ -8,20 +8,22 @@ principal belongs to the change's authority, exactly as for ``golive changes app
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from golive.auth.roles import Permission
 from golive.changes import api as changes_api
 from golive.changes import calendar, service
-from golive.changes.rules import ChangeState, ChangeType
-from golive.changes.schemas import DecisionIn
+from golive.changes.rules import ChangeState, ChangeType, Risk
+from golive.changes.schemas import ChangeCreate, DecisionIn
 from golive.db import utcnow
 from golive.deployments.models import Deployment
 from golive.errors import GoliveError, InvalidInputError
+from golive.inventory.service import list_environments
 from golive.web.calendar_view import days_of, items_of, span_of
 from golive.web.console import (
     PREFIX,
@@ -36,7 +38,11 @@ from golive.web.console import (
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 Signed = Annotated[Viewer, Depends(current_viewer)]
-DONE = {"approve": "Your approval is recorded.", "reject": "Your rejection is recorded."}
+DONE = {
+    "approve": "Your approval is recorded.",
+    "reject": "Your rejection is recorded.",
+    "created": "The change is recorded.",
+}
 
 
 @router.get("/changes", response_class=HTMLResponse)
@@ -61,6 +67,7 @@ def changes(request: Request, viewer: Signed, state: str = "", type: str = "") -
             "states": [s.value for s in ChangeState],
             "types": [t.value for t in ChangeType],
             "chosen": {"state": state, "type": type},
+            "may_request": viewer.may(Permission.CHANGES_REQUEST),
         },
         viewer=viewer,
     )
@@ -114,6 +121,101 @@ def _change_page(
         viewer=viewer,
         status_code=error.http_status if error is not None else 200,
     )
+
+
+CHANGE_FIELDS = (
+    "type",
+    "title",
+    "description",
+    "risk",
+    "impact",
+    "components",
+    "window_start",
+    "window_end",
+    "window_tz",
+    "backout_plan",
+    "external_ref",
+    "model",
+    "freeze_override_reason",
+    "intent",
+)
+
+
+@router.get("/changes/new", response_class=HTMLResponse)
+def new_change(request: Request, viewer: Signed, environment: str = "") -> Response:
+    viewer.require(Permission.CHANGES_REQUEST)
+    return _change_form(request, viewer, {"environments": [environment] if environment else []})
+
+
+def _change_form(
+    request: Request,
+    viewer: Viewer,
+    values: dict[str, Any],
+    *,
+    error: GoliveError | None = None,
+) -> HTMLResponse:
+    with database_of(request).reading() as session:
+        environments = [e.name for e in list_environments(session, limit=1000, offset=0)]
+    shown: dict[str, Any] = {name: "" for name in CHANGE_FIELDS} | {"window_tz": "UTC"}
+    return render(
+        request,
+        "change_new.html",
+        {
+            "values": shown | values,
+            "environments": environments,
+            "types": [t.value for t in ChangeType],
+            "risks": [r.value for r in Risk],
+            "error": error,
+        },
+        viewer=viewer,
+        status_code=error.http_status if error is not None else 200,
+    )
+
+
+def change_from_form(form: dict[str, Any]) -> dict[str, Any]:
+    """The changes API's request body from the console's form fields (one planned window;
+    the API and `golive changes create` take several)."""
+    body: dict[str, Any] = {
+        "type": form.get("type") or ChangeType.NORMAL.value,
+        "title": str(form.get("title", "")).strip(),
+        "description": form.get("description", ""),
+        "risk": form.get("risk") or Risk.MEDIUM.value,
+        "impact": form.get("impact", ""),
+        "environments": list(form.get("environments", [])),
+        "components": str(form.get("components", "")).replace(",", " ").split(),
+        "backout_plan": form.get("backout_plan", ""),
+        "submit": form.get("intent") == "submit",
+    }
+    start, end = str(form.get("window_start", "")), str(form.get("window_end", ""))
+    if start or end:
+        if not (start and end):
+            raise InvalidInputError("a planned window needs both its start and its end")
+        body["planned_windows"] = [
+            {"start": start, "end": end, "tz": str(form.get("window_tz", "")).strip() or "UTC"}
+        ]
+    for optional in ("external_ref", "model", "freeze_override_reason"):
+        text = str(form.get(optional, "")).strip()
+        if text:
+            body[optional] = text
+    return body
+
+
+@router.post("/changes", response_class=HTMLResponse)
+async def raise_change(request: Request, viewer: Signed) -> Response:
+    viewer.require(Permission.CHANGES_REQUEST)
+    raw = await request.form()
+    form: dict[str, Any] = {name: str(raw.get(name, "")) for name in CHANGE_FIELDS}
+    form["environments"] = [str(value) for value in raw.getlist("environments")]
+    try:
+        spec = validated(ChangeCreate, change_from_form(form))
+        shown = await run_in_threadpool(
+            changes_api.create_change, spec, database_of(request), viewer.actor
+        )
+    except GoliveError as exc:
+        if exc.http_status == 403:
+            raise
+        return await run_in_threadpool(_change_form, request, viewer, form, error=exc)
+    return redirect(f"{PREFIX}/changes/{shown['ref']}?done=created")
 
 
 @router.get("/changes/{ref}", response_class=HTMLResponse)
