@@ -351,3 +351,32 @@ def test_a_change_raised_in_the_console_reaches_the_authoritys_inbox(
     expect(page.get_by_role("heading", name=re.compile(ref))).to_be_visible()
     created = _events(live, action="change.create", subject_id=ref)
     assert created[0]["actor"] == "deployer"
+
+
+def test_a_freeze_defined_in_the_console_shows_on_the_schedule(
+    live: LiveServer, page: Page
+) -> None:
+    with live.client() as http:
+        assert http.post("/api/v1/environments", json={"name": "production"}).status_code == 201
+    monday = datetime.now(UTC).date() - timedelta(days=datetime.now(UTC).weekday())
+    wednesday = monday + timedelta(days=2)
+    sign_in(page, live, "change_authority")
+    page.get_by_role("link", name="Schedule").click()
+    page.get_by_role("link", name="Define a window").click()
+    page.get_by_label("Name", exact=True).fill("midweek-freeze")
+    page.get_by_role("radio", name=re.compile("Freeze")).check()
+    page.get_by_label(re.compile("^Start")).fill(f"{wednesday.isoformat()}T09:00")
+    page.get_by_label(re.compile("^Duration")).fill("3h")
+    page.get_by_label(re.compile("^Repeats")).fill("FREQ=WEEKLY;BYDAY=XX")  # not a day
+    page.get_by_label("production").check()
+    page.get_by_role("button", name="Define the window").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    expect(page.get_by_label("Name", exact=True)).to_have_value("midweek-freeze")
+    page.get_by_label(re.compile("^Repeats")).fill("FREQ=WEEKLY;BYDAY=WE")
+    page.get_by_role("button", name="Define the window").click()
+    expect(page).to_have_url(re.compile(r"/console/schedule\?day="))
+    expect(page.get_by_role("status")).to_contain_text("Window midweek-freeze is defined")
+    expect(page.locator(".k-deny", has_text="midweek-freeze").first).to_be_visible()
+    shot(page, "schedule-freeze-defined")
+    created = _events(live, action="window.create", subject_id="midweek-freeze")
+    assert created[0]["actor"] == "change-authority"

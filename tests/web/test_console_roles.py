@@ -43,6 +43,7 @@ PAGES = {
         "supplier",
     },
     "/console/schedule": STAFF,
+    "/console/windows/new": {"admin", "change_authority"},
     "/console/targets": STAFF,
     "/console/targets/web-01": STAFF,
     "/console/audit": {"admin", "auditor"},
@@ -384,3 +385,70 @@ def test_a_change_raised_from_the_form_is_recorded_as_the_api_would(
         assert http.get(f"/api/v1/changes/{later}").json()["state"] == "draft"
     deployer.close()
     auditor.close()
+
+
+def _windows(live: LiveServer) -> list[str]:
+    with live.client("auditor") as http:
+        answer = http.get("/api/v1/windows")
+        assert answer.status_code == 200, answer.text
+    return [w["name"] for w in answer.json()["items"]]
+
+
+def test_a_window_defined_from_the_form_is_recorded_as_the_api_would(
+    live: LiveServer, estate: dict[str, Any]
+) -> None:
+    authority = ConsoleClient(live, "change_authority")
+    deployer = ConsoleClient(live, "deployer")
+    assert "Define a window" in authority.get("/console/schedule").text
+    assert "Define a window" not in deployer.get("/console/schedule").text
+    form: dict[str, str | list[str]] = {
+        "csrf_token": authority.csrf,
+        "name": "saturday-freeze",
+        "kind": "deny",
+        "start": "2026-12-05T22:00",
+        "duration": "4h",
+        "tz": "Europe/London",
+        "rrule": "FREQ=WEEKLY;BYDAY=SA",
+        "exdates": "2026-12-26T22:00",
+        "environments": ["production"],
+        "components": "shop",
+        "labels": "role=web",
+        "description": "no work on Saturday nights",
+    }
+    before = _windows(live)
+
+    bad_rule = authority.post("/console/windows", {**form, "rrule": "FREQ=SOMETIMES"})
+    assert bad_rule.status_code == 422, bad_rule.text
+    assert 'value="saturday-freeze"' in bad_rule.text
+    endless = authority.post("/console/windows", {**form, "duration": ""})
+    assert endless.status_code == 422
+    nowhere = authority.post("/console/windows", {**form, "tz": "Mars/Olympus"})
+    assert nowhere.status_code == 422
+    bad_labels = authority.post("/console/windows", {**form, "labels": "web"})
+    assert bad_labels.status_code == 422
+    assert "name=value" in bad_labels.text
+    forged = authority.post("/console/windows", {**form, "csrf_token": "0" * 43})
+    assert forged.status_code == 403
+    not_allowed = deployer.post("/console/windows", {**form, "csrf_token": deployer.csrf})
+    assert not_allowed.status_code == 403
+    assert _windows(live) == before
+
+    made = authority.post("/console/windows", form)
+    assert made.status_code == 303, made.text
+    assert made.headers["location"] == ("/console/schedule?day=2026-12-05&window=saturday-freeze")
+    page = authority.get(made.headers["location"]).text
+    assert "Window saturday-freeze is defined" in page
+    assert "saturday-freeze" in page.split("</h1>", 1)[1]
+    with live.client("auditor") as http:
+        shown = http.get("/api/v1/windows/saturday-freeze").json()
+    assert shown["kind"] == "deny"
+    assert shown["tz"] == "Europe/London"
+    assert shown["rrule"] == "FREQ=WEEKLY;BYDAY=SA"
+    assert shown["environments"] == ["production"]
+    assert shown["components"] == ["shop"]
+    assert shown["target_labels"] == {"role": "web"}
+    assert shown["duration_seconds"] == 4 * 3600
+    starts = [period["start"] for period in shown["next"]]
+    assert not any(start.startswith("2026-12-26") for start in starts)  # the exception
+    authority.close()
+    deployer.close()

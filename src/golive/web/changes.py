@@ -19,7 +19,7 @@ from golive.auth.roles import Permission
 from golive.changes import api as changes_api
 from golive.changes import calendar, service
 from golive.changes.rules import ChangeState, ChangeType, Risk
-from golive.changes.schemas import ChangeCreate, DecisionIn
+from golive.changes.schemas import ChangeCreate, DecisionIn, WindowCreate
 from golive.db import utcnow
 from golive.deployments.models import Deployment
 from golive.errors import GoliveError, InvalidInputError
@@ -156,7 +156,10 @@ def _change_form(
 ) -> HTMLResponse:
     with database_of(request).reading() as session:
         environments = [e.name for e in list_environments(session, limit=1000, offset=0)]
-    shown: dict[str, Any] = {name: "" for name in CHANGE_FIELDS} | {"window_tz": "UTC"}
+    shown: dict[str, Any] = {name: "" for name in CHANGE_FIELDS} | {
+        "window_tz": "UTC",
+        "environments": [],
+    }
     return render(
         request,
         "change_new.html",
@@ -247,7 +250,9 @@ def decide(
 
 
 @router.get("/schedule", response_class=HTMLResponse)
-def schedule(request: Request, viewer: Signed, view: str = "week", day: str = "") -> Response:
+def schedule(
+    request: Request, viewer: Signed, view: str = "week", day: str = "", window: str = ""
+) -> Response:
     viewer.require(Permission.CHANGES_READ)
     view = "month" if view == "month" else "week"
     today = utcnow().date()
@@ -280,6 +285,98 @@ def schedule(request: Request, viewer: Signed, view: str = "week", day: str = ""
             "title": anchor.strftime("%B %Y")
             if view == "month"
             else f"Week of {first.isoformat()}",
+            "notice": f"Window {window} is defined." if window else None,
+            "may_configure": viewer.may(Permission.CHANGES_CONFIGURE),
         },
         viewer=viewer,
     )
+
+
+WINDOW_FIELDS = (
+    "name",
+    "kind",
+    "tz",
+    "start",
+    "end",
+    "duration",
+    "rrule",
+    "exdates",
+    "components",
+    "labels",
+    "description",
+)
+
+
+@router.get("/windows/new", response_class=HTMLResponse)
+def new_window(request: Request, viewer: Signed, kind: str = "allow") -> Response:
+    viewer.require(Permission.CHANGES_CONFIGURE)
+    chosen = kind if kind in ("allow", "deny") else "allow"
+    return _window_form(request, viewer, {"kind": chosen})
+
+
+def _window_form(
+    request: Request, viewer: Viewer, values: dict[str, Any], *, error: GoliveError | None = None
+) -> HTMLResponse:
+    with database_of(request).reading() as session:
+        environments = [e.name for e in list_environments(session, limit=1000, offset=0)]
+    shown: dict[str, Any] = {name: "" for name in WINDOW_FIELDS} | {
+        "tz": "UTC",
+        "kind": "allow",
+        "environments": [],
+    }
+    return render(
+        request,
+        "window_new.html",
+        {"values": shown | values, "environments": environments, "error": error},
+        viewer=viewer,
+        status_code=error.http_status if error is not None else 200,
+    )
+
+
+def window_from_form(form: dict[str, Any]) -> dict[str, Any]:
+    """The windows API's request body from the console's form fields."""
+    labels: dict[str, str] = {}
+    for part in str(form.get("labels", "")).split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"labels: write each as name=value; got {part.strip()!r}")
+        labels[key.strip()] = value.strip()
+    body: dict[str, Any] = {
+        "name": str(form.get("name", "")).strip(),
+        "kind": form.get("kind", ""),
+        "tz": str(form.get("tz", "")).strip() or "UTC",
+        "start": str(form.get("start", "")).strip(),
+        "exdates": str(form.get("exdates", "")).replace(",", " ").split(),
+        "scope": {
+            "environments": list(form.get("environments", [])),
+            "components": str(form.get("components", "")).replace(",", " ").split(),
+            "labels": labels,
+        },
+        "description": form.get("description", ""),
+    }
+    for optional in ("end", "duration", "rrule"):
+        text = str(form.get(optional, "")).strip()
+        if text:
+            body[optional] = text
+    return body
+
+
+@router.post("/windows", response_class=HTMLResponse)
+async def define_window(request: Request, viewer: Signed) -> Response:
+    viewer.require(Permission.CHANGES_CONFIGURE)
+    raw = await request.form()
+    form: dict[str, Any] = {name: str(raw.get(name, "")) for name in WINDOW_FIELDS}
+    form["environments"] = [str(value) for value in raw.getlist("environments")]
+    try:
+        spec = validated(WindowCreate, window_from_form(form))
+        shown = await run_in_threadpool(
+            changes_api.create_window, spec, database_of(request), viewer.actor
+        )
+    except GoliveError as exc:
+        if exc.http_status == 403:
+            raise
+        return await run_in_threadpool(_window_form, request, viewer, form, error=exc)
+    day = str(spec.start)[:10]
+    return redirect(f"{PREFIX}/schedule?day={day}&window={shown['name']}")
