@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from typer.core import TyperGroup
 
-from golive.cli.main import main
+from golive.cli.main import _COMMANDS, _LazyGroup, _load, main
 
 SERVER_SIDE = ("fastapi", "uvicorn", "sqlalchemy", "golive.db", "asyncssh")
 
@@ -34,7 +35,9 @@ def _imported_after(*argv: str) -> list[str]:
     return result.stdout.split()
 
 
-@pytest.mark.parametrize("argv", [["--version"], ["media", "--help"], ["changes", "--help"]])
+@pytest.mark.parametrize(
+    "argv", [["--version"], ["--help"], ["media", "--help"], ["changes", "--help"]]
+)
 def test_client_commands_leave_the_server_side_unimported(argv: list[str]) -> None:
     assert _imported_after(*argv) == []
 
@@ -84,3 +87,20 @@ def test_an_unknown_command_is_refused_with_suggestions(
 ) -> None:
     assert main(["enviroments"]) == 2
     assert "Did you mean 'environments', 'deployments'?" in capsys.readouterr().err
+
+
+def test_the_lines_help_lists_are_the_commands_own(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `golive --help` lists each command with a line kept next to its name (no import);
+    # it must read exactly as the command's own help does once its module is loaded.
+    monkeypatch.setenv("COLUMNS", "200")
+    capsys.readouterr()
+    assert main(["--help"]) == 0
+    listed = capsys.readouterr().out
+    monkeypatch.setattr(_LazyGroup, "format_help", TyperGroup.format_help)  # load them all
+    assert main(["--help"]) == 0
+    loaded = capsys.readouterr().out
+    assert listed == loaded
+    for name, (_module, _attribute, line) in _COMMANDS.items():
+        assert (_load(name).help or "").split("\n\n")[0].strip() == line, name

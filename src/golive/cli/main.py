@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 import typer.main
 from typer import _click
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
 from golive import __version__
@@ -21,35 +21,137 @@ from golive.cli.output import errors
 from golive.errors import GoliveError
 
 # Every command, in the order `golive --help` lists them: its name, the module that
-# defines it and the attribute there (a Typer is a group of commands, anything else one
-# command). A command's module is imported only when that command runs or its help is
-# shown, so a client command does not pay for the server's imports.
-_COMMANDS: dict[str, tuple[str, str]] = {
-    "init": ("golive.cli.local", "init"),
-    "server": ("golive.cli.local", "server"),
-    "up": ("golive.cli.local", "up"),
-    "worker": ("golive.cli.worker", "worker"),
-    "login": ("golive.auth.cli", "login"),
-    "whoami": ("golive.auth.cli", "whoami"),
-    "deploy": ("golive.deployments.cli", "deploy"),
-    "schedule": ("golive.changes.cli", "schedule"),
-    "metrics": ("golive.changes.cli", "metrics"),
-    "db": ("golive.cli.local", "db_commands"),
-    "environments": ("golive.inventory.cli", "environments"),
-    "targets": ("golive.inventory.cli", "targets"),
-    "components": ("golive.inventory.cli", "components"),
-    "principals": ("golive.auth.cli", "principals"),
-    "tokens": ("golive.auth.cli", "tokens"),
-    "audit": ("golive.audit.cli", "audit"),
-    "media": ("golive.media.cli", "media"),
-    "hardware": ("golive.hardware.cli", "hardware"),
-    "assignments": ("golive.agents.cli", "assignments"),
-    "work-orders": ("golive.workorders.cli", "work_orders"),
-    "deployments": ("golive.deployments.cli", "deployments"),
-    "changes": ("golive.changes.cli", "changes"),
-    "itsm": ("golive.integrations.cli", "itsm"),
-    "webhooks": ("golive.integrations.cli", "webhooks"),
-    "windows": ("golive.changes.cli", "windows"),
+# defines it, the attribute there (a Typer is a group of commands, anything else one
+# command) and the line `golive --help` shows for it (the first paragraph of its help;
+# tests/cli/test_entry_point.py checks they agree). A command's module is imported only
+# when that command runs or its own help is shown, so neither a client command nor
+# `golive --help` pays for the server's imports.
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": (
+        "golive.cli.local",
+        "init",
+        "Create the data folder, the database and a first admin token (safe to run again).",
+    ),
+    "server": (
+        "golive.cli.local",
+        "server",
+        "Serve the API (the database must be initialised and at this version's schema).",
+    ),
+    "up": (
+        "golive.cli.local",
+        "up",
+        "Run golive on its embedded default: `init` when needed, then `server`, with a demo fleet.",
+    ),
+    "worker": (
+        "golive.cli.worker",
+        "worker",
+        "Run the deployment engine without serving HTTP (several may share PostgreSQL).",
+    ),
+    "login": (
+        "golive.auth.cli",
+        "login",
+        "Check a token against a server and save both for later commands.",
+    ),
+    "whoami": (
+        "golive.auth.cli",
+        "whoami",
+        "Show who the current token belongs to.",
+    ),
+    "deploy": (
+        "golive.deployments.cli",
+        "deploy",
+        "Deploy versions to an environment's targets.",
+    ),
+    "schedule": (
+        "golive.changes.cli",
+        "schedule",
+        "Planned and running deployments, changes and windows, and what clashes.",
+    ),
+    "metrics": (
+        "golive.changes.cli",
+        "metrics",
+        "Figures of the practice for a period (default: the last 30 days).",
+    ),
+    "db": (
+        "golive.cli.local",
+        "db_commands",
+        "The records' schema: status and upgrades.",
+    ),
+    "environments": (
+        "golive.inventory.cli",
+        "environments",
+        "Environments: where deployments go, in promotion order.",
+    ),
+    "targets": (
+        "golive.inventory.cli",
+        "targets",
+        "Targets: servers, devices, sites and locations in an environment.",
+    ),
+    "components": (
+        "golive.inventory.cli",
+        "components",
+        "Components: the things golive deploys.",
+    ),
+    "principals": (
+        "golive.auth.cli",
+        "principals",
+        "Principals: people, services and agents, with their roles.",
+    ),
+    "tokens": (
+        "golive.auth.cli",
+        "tokens",
+        "API tokens: shown once, stored only as hashes, revocable.",
+    ),
+    "audit": (
+        "golive.audit.cli",
+        "audit",
+        "The tamper-evident audit trail.",
+    ),
+    "media": (
+        "golive.media.cli",
+        "media",
+        "The definitive media library: write-once versions of components.",
+    ),
+    "hardware": (
+        "golive.hardware.cli",
+        "hardware",
+        "The definitive hardware store: spare hardware, its build details and its state.",
+    ),
+    "assignments": (
+        "golive.agents.cli",
+        "assignments",
+        "Assignments: each target's part in a deployment and its history.",
+    ),
+    "work-orders": (
+        "golive.workorders.cli",
+        "work_orders",
+        "Work orders: what a person must do on a manual target.",
+    ),
+    "deployments": (
+        "golive.deployments.cli",
+        "deployments",
+        "Deployments: versions moved to targets in waves.",
+    ),
+    "changes": (
+        "golive.changes.cli",
+        "changes",
+        "Change control: change requests, their authorities and standard change models.",
+    ),
+    "itsm": (
+        "golive.integrations.cli",
+        "itsm",
+        "The ITSM bridge: service management tools that raise and update changes.",
+    ),
+    "webhooks": (
+        "golive.integrations.cli",
+        "webhooks",
+        "Webhooks: change and deployment events posted, signed, to other tools.",
+    ),
+    "windows": (
+        "golive.changes.cli",
+        "windows",
+        "Allow (maintenance) and deny (blackout, freeze) windows, one-off or recurring.",
+    ),
 }
 # Concepts add commands to another concept's group (`golive targets history` lives with
 # the deployments): such a group is whole once its own module and these are imported,
@@ -81,7 +183,7 @@ def _in_contributor_order(group: typer.Typer, modules: tuple[str, ...]) -> typer
 
 def _load(name: str) -> _click.Command:
     """Import command ``name`` and build it as ``app.add_typer``/``app.command`` would."""
-    module, attribute = _COMMANDS[name]
+    module, attribute, _line = _COMMANDS[name]
     if name in _LOCAL:
         importlib.import_module("golive.models")
     for contributor in _CONTRIBUTORS.get(name, ()):
@@ -98,11 +200,23 @@ def _load(name: str) -> _click.Command:
 class _LazyGroup(TyperGroup):
     """The root group: lists every command, imports one only when it is needed."""
 
+    _listing = False
+
     def list_commands(self, ctx: _click.Context) -> list[str]:
         return [*self.commands, *(name for name in _COMMANDS if name not in self.commands)]
 
+    def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        # The list of commands needs a name and a line each: no module is imported.
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
     def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
         if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            if self._listing:
+                return TyperCommand(cmd_name, help=_COMMANDS[cmd_name][2])
             self.commands[cmd_name] = _load(cmd_name)
         return self.commands.get(cmd_name)
 
