@@ -31,6 +31,8 @@ from golive.web.console import (
     Viewer,
     current_viewer,
     database_of,
+    form_fields,
+    pairs,
     redirect,
     render,
     validated,
@@ -206,9 +208,7 @@ def change_from_form(form: dict[str, Any]) -> dict[str, Any]:
 @router.post("/changes", response_class=HTMLResponse)
 async def raise_change(request: Request, viewer: Signed) -> Response:
     viewer.require(Permission.CHANGES_REQUEST)
-    raw = await request.form()
-    form: dict[str, Any] = {name: str(raw.get(name, "")) for name in CHANGE_FIELDS}
-    form["environments"] = [str(value) for value in raw.getlist("environments")]
+    form = await form_fields(request, CHANGE_FIELDS, lists=("environments",))
     try:
         spec = validated(ChangeCreate, change_from_form(form))
         shown = await run_in_threadpool(
@@ -335,14 +335,6 @@ def _window_form(
 
 def window_from_form(form: dict[str, Any]) -> dict[str, Any]:
     """The windows API's request body from the console's form fields."""
-    labels: dict[str, str] = {}
-    for part in str(form.get("labels", "")).split(","):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInputError(f"labels: write each as name=value; got {part.strip()!r}")
-        labels[key.strip()] = value.strip()
     body: dict[str, Any] = {
         "name": str(form.get("name", "")).strip(),
         "kind": form.get("kind", ""),
@@ -352,7 +344,7 @@ def window_from_form(form: dict[str, Any]) -> dict[str, Any]:
         "scope": {
             "environments": list(form.get("environments", [])),
             "components": str(form.get("components", "")).replace(",", " ").split(),
-            "labels": labels,
+            "labels": pairs(str(form.get("labels", "")), "labels"),
         },
         "description": form.get("description", ""),
     }
@@ -366,9 +358,7 @@ def window_from_form(form: dict[str, Any]) -> dict[str, Any]:
 @router.post("/windows", response_class=HTMLResponse)
 async def define_window(request: Request, viewer: Signed) -> Response:
     viewer.require(Permission.CHANGES_CONFIGURE)
-    raw = await request.form()
-    form: dict[str, Any] = {name: str(raw.get(name, "")) for name in WINDOW_FIELDS}
-    form["environments"] = [str(value) for value in raw.getlist("environments")]
+    form = await form_fields(request, WINDOW_FIELDS, lists=("environments",))
     try:
         spec = validated(WindowCreate, window_from_form(form))
         shown = await run_in_threadpool(

@@ -9,7 +9,7 @@ service function, which writes the same audit event.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -300,6 +300,31 @@ def validated(model: type[M], data: Mapping[str, Any]) -> M:
         where = ".".join(str(part) for part in first.get("loc", ())) or "form"
         more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
         raise InvalidInputError(f"{where}: {first.get('msg', 'invalid')}{more}") from None
+
+
+async def form_fields(
+    request: Request, names: Sequence[str], lists: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A posted form's fields as text (missing ones empty); ``lists`` as lists of text
+    (checkboxes sharing a name)."""
+    raw = await request.form()
+    form: dict[str, Any] = {name: str(raw.get(name, "")) for name in names}
+    for name in lists:
+        form[name] = [str(value) for value in raw.getlist(name)]
+    return form
+
+
+def pairs(text: str, what: str) -> dict[str, str]:
+    """``role=web, site=lon`` as a mapping (labels typed in a form field)."""
+    found: dict[str, str] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"{what}: write each as name=value; got {part.strip()!r}")
+        found[key.strip()] = value.strip()
+    return found
 
 
 # Last of the console's routes: any other path under /console is a page, not API JSON.

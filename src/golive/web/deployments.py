@@ -30,6 +30,8 @@ from golive.web.console import (
     Viewer,
     current_viewer,
     database_of,
+    form_fields,
+    pairs,
     redirect,
     render,
     validated,
@@ -215,19 +217,6 @@ def _form(
     )
 
 
-def _pairs(text: str, what: str) -> dict[str, str]:
-    """``role=web, site=lon`` as a mapping."""
-    found: dict[str, str] = {}
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInputError(f"{what}: write each as name=value; got {part.strip()!r}")
-        found[key.strip()] = value.strip()
-    return found
-
-
 def _hooks(text: str) -> dict[str, str]:
     """One hook a line, ``name=command`` (the command may hold commas and ``=``)."""
     found: dict[str, str] = {}
@@ -248,7 +237,7 @@ def spec_from_form(form: dict[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = {
         "versions": versions,
         "environment": form.get("environment", ""),
-        "targets": {"names": names, "labels": _pairs(form.get("labels", ""), "labels")},
+        "targets": {"names": names, "labels": pairs(form.get("labels", ""), "labels")},
         "strategy": form.get("strategy", "big_bang"),
         "waves": form.get("waves", "").strip(),
         "bake": form.get("bake", "").strip() or "0s",
@@ -284,9 +273,7 @@ FORM_FIELDS = (
 @router.post("/deployments", response_class=HTMLResponse)
 async def start_deployment(request: Request, viewer: Signed) -> Response:
     viewer.require(Permission.DEPLOYMENTS_RUN)
-    raw = await request.form()
-    form = {name: str(raw.get(name, "")) for name in FORM_FIELDS}
-    return await _start(request, viewer, form)
+    return await _start(request, viewer, await form_fields(request, FORM_FIELDS))
 
 
 async def _start(request: Request, viewer: Viewer, form: dict[str, str]) -> Response:

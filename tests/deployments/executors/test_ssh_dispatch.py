@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -14,20 +12,9 @@ from golive.agents.service import create_assignment
 from golive.auth.service import SYSTEM
 from golive.inventory.service import get_target
 from golive.media.service import get_version
+from tests.deployments.executors.edge import edge_app, ssh_target
 from tests.support.live import LiveServer
 from tests.support.sshd import SshServer
-
-OCTET = {"Content-Type": "application/octet-stream"}
-
-
-def _tarball(text: str) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        data = text.encode()
-        info = tarfile.TarInfo("app.txt")
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def _wait_finished(live: LiveServer, assignment_id: int, timeout: float = 90) -> dict[str, object]:
@@ -58,48 +45,11 @@ def test_server_installs_over_ssh_and_refuses_a_wrong_host_key(
     remote = sshd.remote / f"dispatch-{uuid.uuid4().hex[:8]}"
     other_host_key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
     with live.client() as http:
-        http.post("/api/v1/environments", json={"name": "edge"})
-        for name in ("box-1", "box-2"):
-            created = http.post(
-                "/api/v1/targets",
-                json={
-                    "name": name,
-                    "environment": "edge",
-                    "connection": "ssh",
-                    "address": "127.0.0.1",
-                },
-            )
-            assert created.status_code == 201, created.text
-        saved = http.put(
-            "/api/v1/targets/box-1/ssh",
-            json={
-                "username": sshd.username,
-                "port": sshd.port,
-                "known_hosts": sshd.known_hosts,
-                "remote_root": str(remote),
-            },
+        ssh_target(http, sshd, "box-1", remote)
+        ssh_target(
+            http, sshd, "box-2", remote, known_hosts=f"[127.0.0.1]:{sshd.port} {other_host_key}"
         )
-        assert saved.status_code == 200, saved.text
-        http.put(
-            "/api/v1/targets/box-2/ssh",
-            json={
-                "username": sshd.username,
-                "port": sshd.port,
-                "known_hosts": f"[127.0.0.1]:{sshd.port} {other_host_key}",
-                "remote_root": str(remote),
-            },
-        )
-        key = http.get("/api/v1/ssh/public-key").json()["public_key"]
-        with sshd.authorized_keys.open("a") as handle:
-            handle.write(key + "\n")
-        http.post("/api/v1/components", json={"name": "edge-app", "kind": "software"})
-        http.post(
-            "/api/v1/components/edge-app/versions",
-            content=_tarball("v1"),
-            headers=OCTET,
-            params={"version": "1.0", "filename": "edge-app-1.0.tar.gz"},
-        )
-        assert http.post("/api/v1/components/edge-app/versions/1.0/approve").status_code == 200
+        edge_app(http)
 
     good = _wait_finished(live, _assign(live, "box-1"))
     assert good["state"] == "succeeded", good

@@ -7,8 +7,6 @@ a real sshd; then the server is started again on the same data.
 
 from __future__ import annotations
 
-import io
-import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -25,22 +23,13 @@ from golive.errors import InvalidInputError
 from golive.inventory.service import get_target
 from golive.media.service import get_version
 from golive.settings import Settings
+from tests.deployments.executors.edge import edge_app, ssh_target
 from tests.support.crash_rollout import GoliveProcess, start_server
 from tests.support.postgres import free_port
 from tests.support.sshd import SshServer
 
 pytestmark = pytest.mark.slow
 LEASE = {"GOLIVE_SSH_LEASE_SECONDS": "2"}
-
-
-def _tarball(text: str) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        data = text.encode()
-        info = tarfile.TarInfo("app.txt")
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def _shown(http: httpx.Client, number: int) -> dict[str, Any]:
@@ -87,39 +76,8 @@ def test_a_killed_servers_ssh_assignment_is_finished_by_the_next_once(
     db = Database(settings.database_url)
     try:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
-            assert http.post("/api/v1/environments", json={"name": "edge"}).status_code == 201
-            created = http.post(
-                "/api/v1/targets",
-                json={
-                    "name": "box-1",
-                    "environment": "edge",
-                    "connection": "ssh",
-                    "address": "127.0.0.1",
-                },
-            )
-            assert created.status_code == 201, created.text
-            saved = http.put(
-                "/api/v1/targets/box-1/ssh",
-                json={
-                    "username": sshd.username,
-                    "port": sshd.port,
-                    "known_hosts": sshd.known_hosts,
-                    "remote_root": str(remote),
-                },
-            )
-            assert saved.status_code == 200, saved.text
-            key = http.get("/api/v1/ssh/public-key").json()["public_key"]
-            with sshd.authorized_keys.open("a") as handle:
-                handle.write(key + "\n")
-            http.post("/api/v1/components", json={"name": "edge-app", "kind": "software"})
-            added = http.post(
-                "/api/v1/components/edge-app/versions",
-                content=_tarball("v1"),
-                headers={"Content-Type": "application/octet-stream"},
-                params={"version": "1.0", "filename": "edge-app-1.0.tar.gz"},
-            )
-            assert added.status_code == 201, added.text
-            assert http.post("/api/v1/components/edge-app/versions/1.0/approve").is_success
+            ssh_target(http, sshd, "box-1", remote)
+            edge_app(http)
 
             # The health check is slow on the first run only: it marks that it started.
             marker = remote / "first-check-ran"
