@@ -246,6 +246,7 @@ class FakeGolive:
     def _reports(
         self, target: FakeTarget, body: dict[str, Any]
     ) -> tuple[int, dict[str, str], bytes]:
+        before = f'"{target.name}-{target.generation}"'
         results = []
         for report in body["reports"]:
             status, _headers, answer = self._report(target, report)
@@ -254,7 +255,10 @@ class FakeGolive:
                 result = {"assignment_id": report["assignment_id"], **result}
                 result["error"]["status"] = status
             results.append(result)
-        return _json(200, {"results": results, "etag": None, "inventory_digest": None})
+        # As the real server: the ETag after these reports, only when the agent's was
+        # current before them (so nothing but these reports moved it).
+        after = f'"{target.name}-{target.generation}"' if body.get("etag") == before else None
+        return _json(200, {"results": results, "etag": after, "inventory_digest": None})
 
     def _report(
         self, target: FakeTarget, body: dict[str, Any]

@@ -110,6 +110,9 @@ class Agent:
         self.state = AgentState()
         self.client = ServerClient(self.server)
         self.waiting = False  # a waiting check-in is in flight (interrupt() may abandon it)
+        # During a cycle: the desired state's ETag as of the last check-in, moved on by
+        # our own reports while the server says nothing else moved it; None otherwise.
+        self.known_etag: str | None = None
 
     # -- the run -------------------------------------------------------------------------------
 
@@ -236,6 +239,7 @@ class Agent:
         interval is under a second. Returns the seconds to pause before the next cycle:
         none after a held check-in, the poll interval after one that was not held.
         """
+        self.known_etag = None
         self.deliver()
         installer = self.installer()
         if self.state.journal is not None:
@@ -256,6 +260,7 @@ class Agent:
             # that is stopping, or one that does not hold): poll at the interval.
             held = wait > 0 and time.monotonic() - asked >= wait / 2
             return 0 if held else self.interval
+        self.known_etag = desired.etag
         if desired.poll_interval_seconds:
             self.state.poll_interval_seconds = desired.poll_interval_seconds
         if desired.send_inventory:
@@ -279,7 +284,10 @@ class Agent:
             )
             installer.start(assignment)
             self.deliver()
-        self.state.etag = desired.etag
+        # Saved only now that every assignment listed was carried out: a crash before
+        # leaves the old ETag, and the next check-in lists them again.
+        self.state.etag = self.known_etag or desired.etag
+        self.known_etag = None
         self.state_file.save(self.state)
         if inventory_digest(inventory(self.root, self.state)) != self.state.inventory_recorded:
             self.send_inventory()
@@ -311,11 +319,15 @@ class Agent:
         queued = list(self.state.outbox)
         if not queued:
             return
-        results = self.client.reports(queued)
-        if results is None:  # not taken as one call: one by one, each judged alone
+        delivered = self.client.reports(queued, self.known_etag)
+        if delivered is None:  # not taken as one call: one by one, each judged alone
+            self.known_etag = None
             self._deliver_one_by_one()
             return
-        for report, result in zip(queued, results, strict=True):
+        # The ETag after our own reports, when nothing else moved the desired state:
+        # kept, the next check-in is held instead of answered with what we just did.
+        self.known_etag = delivered.etag if self.known_etag else None
+        for report, result in zip(queued, delivered.results, strict=True):
             if "error" in result:
                 log.warning(
                     "the server will not take report %s of assignment %s; dropped (%s)",

@@ -32,6 +32,14 @@ class Desired:
     assignments: list[dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class Delivered:
+    """The answer to the outbox in one call."""
+
+    results: list[dict[str, Any]]
+    etag: str | None  # the desired state's ETag after the reports, if only they moved it
+
+
 class ServerClient:
     """One HTTP client for the agent API; errors become the agent's exceptions."""
 
@@ -93,20 +101,31 @@ class ServerClient:
             assignments=list(body.get("assignments") or []),
         )
 
-    def reports(self, reports: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    def reports(self, reports: list[dict[str, Any]], etag: str | None = None) -> Delivered | None:
         """Deliver queued reports in one call, in order: one result each, in order (a
         result with ``error`` is a report the server will never take). None when the server
         refuses the call as a whole (a server without the call, or a malformed report):
         the caller then delivers them one at a time. Raises ServerUnavailable to retry.
+
+        ``etag``: the desired state's ETag the agent holds; the answer's ETag is then the
+        one after these reports, when nothing else moved it (else None).
         """
-        response = self._send("POST", "/api/v1/agent/reports", json={"reports": reports})
+        body: dict[str, Any] = {"reports": reports}
+        if etag:
+            body["etag"] = etag
+        response = self._send("POST", "/api/v1/agent/reports", json=body)
         if response.status_code != 200:
             log.info("reports not taken together (%s); sending them one by one", _message(response))
             return None
-        results = response.json().get("results")
+        answer = response.json()
+        results = answer.get("results")
         if not isinstance(results, list) or len(results) != len(reports):
             raise ServerUnavailable("the server's answer to the reports had the wrong results")
-        return [r if isinstance(r, dict) else {} for r in results]
+        after = answer.get("etag")
+        return Delivered(
+            results=[r if isinstance(r, dict) else {} for r in results],
+            etag=after if isinstance(after, str) and after else None,
+        )
 
     def report(self, report: dict[str, Any]) -> bool:
         """Deliver one report. True when recorded; False when the server will never take it
