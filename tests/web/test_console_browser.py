@@ -333,7 +333,7 @@ def test_a_change_raised_in_the_console_reaches_the_authoritys_inbox(
     page.get_by_label("Planned end").fill("2026-12-05T21:00")  # before the start
     page.get_by_label("Backout plan").fill("shop 2 again")
     page.get_by_role("button", name="Submit for approval").click()
-    expect(page.get_by_role("alert")).to_contain_text("end")
+    expect(page.get_by_role("alert")).to_contain_text("a planned window must end after it starts")
     expect(page.get_by_label("Title")).to_have_value("Shop 3 to production")
     expect(page.get_by_label("production")).to_be_checked()
     shot(page, "change-refused")

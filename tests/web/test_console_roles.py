@@ -343,7 +343,7 @@ def test_a_change_raised_from_the_form_is_recorded_as_the_api_would(
     wrong = {**form, "window_end": "2026-12-05T21:00"}
     refused = deployer.post("/console/changes", wrong)
     assert refused.status_code == 422, refused.text
-    assert "end" in refused.text
+    assert "planned windows #1: a planned window must end after it starts" in refused.text
     assert 'value="Shop 2 to production"' in refused.text
     half = deployer.post("/console/changes", {**form, "window_end": ""})
     assert half.status_code == 422

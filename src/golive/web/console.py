@@ -297,9 +297,14 @@ def validated(model: type[M], data: Mapping[str, Any]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ())) or "form"
+        # Said as a person reads the form: "planned windows #1", not "planned_windows.0".
+        where = " ".join(
+            f"#{part + 1}" if isinstance(part, int) else str(part).replace("_", " ")
+            for part in first.get("loc", ())
+        )
+        message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-        raise InvalidInputError(f"{where}: {first.get('msg', 'invalid')}{more}") from None
+        raise InvalidInputError(f"{where or 'form'}: {message}{more}") from None
 
 
 async def form_fields(
