@@ -292,8 +292,7 @@ async def desired(request: Request) -> Response:
         left = deadline - time.monotonic()
         if left <= 0:
             return Response(status_code=304, headers={"ETag": current})
-        moved = await _waiting(request).wait(target_id, generation, recorded_inventory, left)
-        if moved is None:
+        if not await _waiting(request).wait(target_id, generation, recorded_inventory, left):
             return Response(status_code=304, headers={"ETag": current})
         # The agent may have been revoked while it waited (revocation wakes it too):
         # identify it again, which also reads what moved; only the assignments are left.

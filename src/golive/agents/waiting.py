@@ -47,18 +47,15 @@ _OVERLAP = timedelta(seconds=2)
 _SWEEP_EVERY = 10
 
 
-Seen = tuple[int, str | None]  # a target's desired-state generation and inventory digest
-
-
 @dataclass
 class _Waiter:
     generation: int
     inventory_digest: str | None
-    woken: asyncio.Future[Seen | None]
+    woken: asyncio.Future[None]
 
-    def wake(self, seen: Seen | None) -> None:
+    def wake(self) -> None:
         if not self.woken.done():
-            self.woken.set_result(seen)
+            self.woken.set_result(None)
 
 
 class ChangeWatch:
@@ -78,15 +75,16 @@ class ChangeWatch:
 
     async def wait(
         self, target_id: int, generation: int, inventory_digest: str | None, timeout: float
-    ) -> Seen | None:
-        """Wait up to ``timeout`` s for the target to move from what the caller saw.
+    ) -> bool:
+        """Wait up to ``timeout`` s for the target to move from what the caller saw (or
+        to be revoked).
 
         Returns:
-            The target's generation and inventory digest as read when it moved; None
-            when the time ran out or the watch was closed.
+            True when it did; False when the time ran out or the watch was closed (the
+            caller reads the target again either way, so nothing read here is handed on).
         """
         if self._closed:
-            return None
+            return False
         loop = asyncio.get_running_loop()
         self._loop = loop
         # A bare future and a timeout scope: no task per waiting check-in.
@@ -101,7 +99,7 @@ class ChangeWatch:
             # Timing out cancels the future; only a result means the target moved (or,
             # when the watch is closed, that the check-in should be answered now).
             woken = waiter.woken.done() and not waiter.woken.cancelled()
-            return waiter.woken.result() if woken and not self._closed else None
+            return woken and not self._closed
         finally:
             waiters = self._waiters.get(target_id, [])
             with contextlib.suppress(ValueError):
@@ -120,7 +118,7 @@ class ChangeWatch:
         self._closed = True
         for waiters in self._waiters.values():
             for waiter in waiters:
-                waiter.wake(None)
+                waiter.wake()
         if self._task is not None:
             self._task.cancel()
 
@@ -148,7 +146,7 @@ class ChangeWatch:
                     # agent again and answers 401 (re-enrolling clears the revocation).
                     moved = waiter.generation != generation or waiter.inventory_digest != digest
                     if moved or revoked:
-                        waiter.wake((generation, digest))
+                        waiter.wake()
 
     def _recent(self, since: datetime) -> list[_Row]:
         with self._db.reading() as session:

@@ -77,6 +77,15 @@ class Webhook(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The sealed secrets that sign a delivery at ``now``: the current one, then the
+        previous one while a rotation's overlap lasts."""
+        sealed = [self.secret_sealed]
+        until = self.previous_secret_until
+        if self.previous_secret_sealed is not None and until is not None and until > now:
+            sealed.append(self.previous_secret_sealed)
+        return sealed
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -211,10 +211,9 @@ class Claimed:
     delivery_id: int
     attempt: int
     url: str
-    secret: str
+    secrets: tuple[str, ...]  # that sign it: the current one, then one still in its overlap
     event: str
     body: bytes
-    previous_secret: str | None = None  # still signing: a rotation's overlap
 
 
 @dataclass(frozen=True)
@@ -271,16 +270,9 @@ def claim_due(
                 delivery_id=delivery.id,
                 attempt=delivery.attempts,
                 url=hook.url,
-                secret=box.open(hook.secret_sealed),
+                secrets=tuple(box.open(sealed) for sealed in hook.signing_secrets(now)),
                 event=delivery.event,
                 body=json.dumps(body, sort_keys=True, separators=(",", ":")).encode(),
-                previous_secret=(
-                    box.open(hook.previous_secret_sealed)
-                    if hook.previous_secret_sealed is not None
-                    and hook.previous_secret_until is not None
-                    and hook.previous_secret_until > now
-                    else None
-                ),
             )
         )
     return claimed
@@ -293,11 +285,7 @@ async def send(http: httpx.AsyncClient, claimed: Claimed) -> Attempt:
         "User-Agent": f"golive/{__version__}",
         signing.EVENT_HEADER: claimed.event,
         signing.DELIVERY_HEADER: str(claimed.delivery_id),
-        **signing.signed_headers(
-            claimed.secret,
-            claimed.body,
-            also=(claimed.previous_secret,) if claimed.previous_secret else (),
-        ),
+        **signing.signed_headers(claimed.secrets[0], claimed.body, also=claimed.secrets[1:]),
     }
     started = time.monotonic()
     status: int | None = None

@@ -10,8 +10,8 @@ A claim is a lease: the executor renews it while the job runs. An unfinished
 assignment whose lease ran out was interrupted (the server or worker running it
 stopped or died) and is claimed again and run from the start. The procedure is
 made to be run again: a partial release is redone, a complete one is kept, and
-``current`` only ever points at a complete release. States already reported are
-not reported twice.
+``current`` only ever points at a complete release. States already recorded are
+not recorded twice: the transition rules refuse a move back.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ IN_FLIGHT = [
     AssignmentState.INSTALLING.value,
     AssignmentState.VERIFYING.value,
 ]
-DEFAULT_LEASE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -87,8 +86,9 @@ class SshDispatcher:
         blobs: BlobStore,
         keys_dir: Path,
         work_dir: Path,
+        *,
+        lease_seconds: float,
         concurrency: int = 8,
-        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self.db = db
         self.blobs = blobs
@@ -203,8 +203,10 @@ class SshDispatcher:
             assignment = session.get(Assignment, assignment_id)
             if assignment is None or AssignmentState(assignment.state).is_terminal:
                 return
-            if state.is_terminal or _is_ahead(state, AssignmentState(assignment.state)):
-                move_assignment(session, EXECUTOR, assignment, state, reason=reason, output=output)
+            # Run again after an interruption, the job passes through states already
+            # recorded: the same state is a no-op and an earlier one is refused by the
+            # transition rules (``progress`` below lets that refusal go).
+            move_assignment(session, EXECUTOR, assignment, state, reason=reason, output=output)
             if AssignmentState(assignment.state).is_terminal:
                 assignment.lease_until = None
 
@@ -296,25 +298,6 @@ class SshDispatcher:
             runs.append(self._run_one(claim.assignment_id, claim.target, claim.root))
         await asyncio.gather(*runs)
         return len(claimed)
-
-
-# The order an executor passes through the states (a run again reports only later ones).
-_ORDER = [
-    AssignmentState.PENDING,
-    AssignmentState.DISPATCHED,
-    AssignmentState.DOWNLOADING,
-    AssignmentState.INSTALLING,
-    AssignmentState.VERIFYING,
-]
-
-
-def _is_ahead(state: AssignmentState, current: AssignmentState) -> bool:
-    """Whether ``state`` comes after ``current`` on the way (an interrupted assignment run
-    again passes through the states it had reached already: those are not recorded twice).
-    """
-    if state not in _ORDER or current not in _ORDER:
-        return True
-    return _ORDER.index(state) > _ORDER.index(current)
 
 
 def _record_resumption(session: Session, assignment: Assignment) -> None:
